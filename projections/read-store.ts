@@ -1,0 +1,85 @@
+// The read store: where projections keep the read models that queries serve. SQLite (by
+// default the event store's own file) or PostgreSQL, both through Kysely.
+
+import { Kysely, PostgresDialect, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
+import pg from 'pg';
+import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../src/sqlite/database.js';
+
+export type ReadStoreLocation =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema: string };
+
+export interface ReadStore<DB> {
+  readonly kind: ReadStoreLocation['kind'];
+  readonly db: Kysely<DB>;
+  /**
+   * Every write transaction runs under this lock: for SQLite it is the file's in-process
+   * write lock (shared with an event store in the same file); for PostgreSQL it only
+   * keeps this process's projection writes in order.
+   */
+  readonly writeLock: AsyncLock;
+  /** Counts statements sent to the store, for tests and benchmarks that measure query cost. */
+  readonly statementCount: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; projections run the same few
+ * statements hundreds of thousands of times, so prepared statements are cached by SQL.
+ * A statement still being iterated (a stream) is busy, so such a call gets a fresh one.
+ */
+function cachingDatabase(db: SqliteDatabase): KyselySqliteDatabase {
+  const cache = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
+  return {
+    close: () => db.close(),
+    prepare(sqlText: string): SqliteStatement {
+      let statement = cache.get(sqlText);
+      if (statement === undefined || statement.busy) {
+        statement = db.prepare(sqlText);
+        if (cache.size >= 1000) cache.clear();
+        cache.set(sqlText, statement);
+      }
+      return statement;
+    },
+  };
+}
+
+const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openReadStore<DB>(location: ReadStoreLocation): Promise<ReadStore<DB>> {
+  let statements = 0;
+  const log = (event: LogEvent) => {
+    if (event.level === 'query') statements++;
+  };
+  if (location.kind === 'sqlite') {
+    const raw = openSqliteFile(location.path);
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingDatabase(raw) }), log });
+    return {
+      kind: 'sqlite',
+      db,
+      writeLock: writeLockFor(location.path),
+      statementCount: () => statements,
+      close: () => db.destroy(),
+    };
+  }
+  if (!SAFE_SCHEMA.test(location.schema)) throw new Error(`read store schema ${JSON.stringify(location.schema)} is not a plain lower-case SQL identifier`);
+  // Read models live in their own schema; every connection works in it.
+  const pool = new pg.Pool({ connectionString: location.url, max: 10, options: `-c search_path=${location.schema}` });
+  const setup = await pool.connect();
+  try {
+    await setup.query(`create schema if not exists "${location.schema}"`);
+  } finally {
+    setup.release();
+  }
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool }),
+    log,
+  });
+  return {
+    kind: 'postgres',
+    db,
+    writeLock: new AsyncLock(),
+    statementCount: () => statements,
+    close: () => db.destroy(),
+  };
+}

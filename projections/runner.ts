@@ -1,0 +1,384 @@
+// The projection runner: feeds each projection the events of the store in global order from
+// its checkpoint, writing the read-model change and the new checkpoint in one transaction, so
+// that a crash at any point neither repeats nor loses an event.
+
+import { Migrator, type Kysely, type Migration, type Transaction } from 'kysely';
+import type { EventStore, Position, Subscription } from '../src/eventstore/port.js';
+import { START } from '../src/eventstore/port.js';
+import type { Logger } from '../src/logger.js';
+import { silentLogger } from '../src/logger.js';
+import type { CheckpointTables, Projection } from './projection.js';
+import type { ReadStore } from './read-store.js';
+
+export type ProjectionState = 'starting' | 'running' | 'failed' | 'rebuilding' | 'stopped';
+
+export interface ProjectionStatus {
+  readonly name: string;
+  /** Position of the last event applied (START when none). */
+  readonly position: Position;
+  /** Position of the last event in the store. */
+  readonly head: Position;
+  /** Events not yet applied, counted up to `LAG_COUNT_CAP`. */
+  readonly lagEvents: number;
+  readonly lagCapped: boolean;
+  /** How long the oldest event not yet applied has been in the store (0 when caught up). */
+  readonly lagMs: number;
+  /** State in this process; `stopped` where no runner of this process feeds it. */
+  readonly state: ProjectionState;
+  readonly lastError?: string;
+}
+
+export class ProjectionTimeoutError extends Error {
+  override readonly name = 'ProjectionTimeoutError';
+  readonly code = 'PROJECTION_TIMEOUT';
+}
+
+export const LAG_COUNT_CAP = 1_000_000;
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+interface Feed {
+  state: ProjectionState;
+  position: Position;
+  lastError?: string;
+  subscription?: Subscription;
+  loop?: Promise<void>;
+  stopping: boolean;
+  wake?: () => void;
+}
+
+interface Waiter {
+  readonly position: Position;
+  readonly names: readonly string[];
+  readonly resolve: () => void;
+}
+
+const coreMigrations: Record<string, Migration> = {
+  '0000_core_0001_projection_checkpoints': {
+    async up(db) {
+      await db.schema
+        .createTable('projection_checkpoints')
+        .ifNotExists()
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('position', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export interface ProjectionRunnerOptions<DB extends CheckpointTables> {
+  readonly store: EventStore;
+  readonly readStore: ReadStore<DB>;
+  readonly projections: readonly Projection<DB>[];
+  readonly logger?: Logger;
+  /** Events per transaction while catching up (default 1000). */
+  readonly batchSize?: number;
+  /** Delay before a failed projection retries (default 1000 ms). */
+  readonly retryDelayMs?: number;
+}
+
+export class ProjectionRunner<DB extends CheckpointTables> {
+  readonly #store: EventStore;
+  readonly #readStore: ReadStore<DB>;
+  readonly #projections: ReadonlyMap<string, Projection<DB>>;
+  readonly #feeds = new Map<string, Feed>();
+  readonly #logger: Logger;
+  readonly #batchSize: number;
+  readonly #retryDelayMs: number;
+  #waiters: Waiter[] = [];
+  #running = false;
+
+  constructor(options: ProjectionRunnerOptions<DB>) {
+    this.#store = options.store;
+    this.#readStore = options.readStore;
+    this.#logger = options.logger ?? silentLogger();
+    this.#batchSize = options.batchSize ?? 1000;
+    this.#retryDelayMs = options.retryDelayMs ?? 1000;
+    const byName = new Map<string, Projection<DB>>();
+    for (const projection of options.projections) {
+      if (!NAME.test(projection.name)) throw new Error(`projection name ${JSON.stringify(projection.name)} must match ${NAME}`);
+      if (byName.has(projection.name)) throw new Error(`two projections are named ${projection.name}`);
+      byName.set(projection.name, projection);
+      this.#feeds.set(projection.name, { state: 'stopped', position: START, stopping: false });
+    }
+    this.#projections = byName;
+  }
+
+  get projectionNames(): string[] {
+    return [...this.#projections.keys()];
+  }
+
+  /** Brings the read store's schema up to date (Kysely's migrator): the runner's table and each projection's. */
+  async migrate(): Promise<void> {
+    const migrations: Record<string, Migration> = { ...coreMigrations };
+    for (const projection of this.#projections.values()) {
+      for (const [key, migration] of Object.entries(projection.migrations)) {
+        migrations[`${projection.name}_${key}`] = migration;
+      }
+    }
+    const migrator = new Migrator({
+      db: this.#readStore.db,
+      provider: { getMigrations: async () => migrations },
+      // Projections are added over time, each with its own migrations: their names need not interleave in order.
+      allowUnorderedMigrations: true,
+    });
+    const { error, results } = await this.#readStore.writeLock.run(() => migrator.migrateToLatest());
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+      throw new Error(`read-store migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    for (const r of results ?? []) this.#logger.info({ migration: r.migrationName }, 'read store migrated');
+  }
+
+  /** Starts feeding every projection from its checkpoint. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (const name of this.#projections.keys()) this.#startFeed(name);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all([...this.#projections.keys()].map((name) => this.#stopFeed(name)));
+  }
+
+  /** The position a projection has reached in this process. */
+  position(name: string): Position {
+    return this.#feed(name).position;
+  }
+
+  /**
+   * Resolves once the named projections (all by default) have applied every event up to
+   * `position`: a caller that appended can then read its own write.
+   */
+  waitFor(position: Position, options: { projections?: readonly string[]; timeoutMs?: number } = {}): Promise<void> {
+    const names = options.projections ?? this.projectionNames;
+    for (const name of names) this.#feed(name);
+    if (this.#reached(names, position)) return Promise.resolve();
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new ProjectionTimeoutError(`projections ${names.join(', ')} did not reach ${position} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        position,
+        names,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /**
+   * Replays every event into fresh tables (the projection's migrations down, then up) in one
+   * transaction: readers see the old read model until the new one is complete.
+   */
+  async rebuild(name: string): Promise<{ events: number; position: Position }> {
+    const projection = this.#projection(name);
+    const feed = this.#feed(name);
+    const wasRunning = this.#running && feed.loop !== undefined;
+    await this.#stopFeed(name);
+    feed.state = 'rebuilding';
+    const migrations = Object.entries(projection.migrations)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, m]) => m);
+    let events = 0;
+    let position: Position = START;
+    try {
+      await this.#readStore.writeLock.run(() =>
+        this.#readStore.db.transaction().execute(async (tx) => {
+          const schemaDb = tx as unknown as Kysely<unknown>;
+          for (const m of [...migrations].reverse()) await m.down(schemaDb);
+          for (const m of migrations) await m.up(schemaDb);
+          const handles = new Set(projection.handles);
+          for await (const page of this.#store.readAll({ after: START })) {
+            for (const event of page) {
+              if (handles.has(event.type)) {
+                await projection.handle(event, tx);
+                events++;
+              }
+            }
+            position = page[page.length - 1]!.position;
+          }
+          await this.#saveCheckpoint(tx, name, position);
+        }),
+      );
+      feed.position = position;
+      feed.state = 'stopped';
+      delete feed.lastError;
+      this.#logger.info({ projection: name, events, position }, 'projection rebuilt');
+    } catch (error) {
+      feed.state = 'failed';
+      feed.lastError = error instanceof Error ? error.message : String(error);
+      throw error;
+    } finally {
+      if (wasRunning) this.#startFeed(name);
+    }
+    return { events, position };
+  }
+
+  /** Each projection's position and lag, read from the read store (so it also works from another process). */
+  async status(): Promise<ProjectionStatus[]> {
+    const stored = await this.#checkpoints().selectFrom('projection_checkpoints').select(['name', 'position']).execute();
+    const byName = new Map(stored.map((row) => [row.name, row.position as Position]));
+    const head = await this.#store.headPosition();
+    const now = Date.now();
+    return Promise.all(
+      [...this.#projections.keys()].map(async (name) => {
+        const feed = this.#feed(name);
+        const position = byName.get(name) ?? START;
+        const lagEvents = position >= head ? 0 : await this.#store.countAfter(position, LAG_COUNT_CAP);
+        let lagMs = 0;
+        if (lagEvents > 0) {
+          for await (const page of this.#store.readAll({ after: position, limit: 1 })) lagMs = Math.max(0, now - page[0]!.recordedAt.getTime());
+        }
+        const status: ProjectionStatus = {
+          name,
+          position,
+          head,
+          lagEvents,
+          lagCapped: lagEvents >= LAG_COUNT_CAP,
+          lagMs,
+          state: feed.state,
+          ...(feed.lastError === undefined ? {} : { lastError: feed.lastError }),
+        };
+        return status;
+      }),
+    );
+  }
+
+  #projection(name: string): Projection<DB> {
+    const projection = this.#projections.get(name);
+    if (!projection) throw new Error(`no projection named ${JSON.stringify(name)}; known: ${this.projectionNames.join(', ')}`);
+    return projection;
+  }
+
+  #feed(name: string): Feed {
+    this.#projection(name);
+    return this.#feeds.get(name)!;
+  }
+
+  #checkpoints(): Kysely<CheckpointTables> {
+    return this.#readStore.db as unknown as Kysely<CheckpointTables>;
+  }
+
+  async #loadCheckpoint(name: string): Promise<Position> {
+    const row = await this.#checkpoints().selectFrom('projection_checkpoints').select('position').where('name', '=', name).executeTakeFirst();
+    return (row?.position ?? START) as Position;
+  }
+
+  async #saveCheckpoint(tx: Transaction<DB>, name: string, position: Position): Promise<void> {
+    const db = tx as unknown as Transaction<CheckpointTables>;
+    const updatedAt = new Date().toISOString();
+    await db
+      .insertInto('projection_checkpoints')
+      .values({ name, position, updated_at: updatedAt })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ position, updated_at: updatedAt }))
+      .execute();
+  }
+
+  #startFeed(name: string): void {
+    const feed = this.#feed(name);
+    if (feed.loop) return;
+    feed.stopping = false;
+    feed.state = 'starting';
+    feed.loop = this.#runFeed(name, feed).finally(() => {
+      feed.loop = undefined;
+      if (feed.state !== 'failed') feed.state = 'stopped';
+    });
+  }
+
+  async #stopFeed(name: string): Promise<void> {
+    const feed = this.#feed(name);
+    feed.stopping = true;
+    feed.wake?.();
+    await feed.subscription?.close();
+    await feed.loop;
+  }
+
+  async #runFeed(name: string, feed: Feed): Promise<void> {
+    const projection = this.#projection(name);
+    const handles = new Set(projection.handles);
+    while (!feed.stopping) {
+      try {
+        await this.#ensureCheckpointRow(name);
+        feed.position = await this.#loadCheckpoint(name);
+        this.#notifyWaiters();
+        const subscription = this.#store.subscribe({ after: feed.position, batchSize: this.#batchSize });
+        feed.subscription = subscription;
+        if (feed.stopping) await subscription.close();
+        feed.state = 'running';
+        delete feed.lastError;
+        for await (const batch of subscription) {
+          const last = batch[batch.length - 1]!.position;
+          feed.position = await this.#readStore.writeLock.run(() =>
+            this.#readStore.db.transaction().execute(async (tx) => {
+              // Another process (a second gateway, a CLI rebuild) may have moved the checkpoint:
+              // what it applied is not applied again. PostgreSQL locks the row for the transaction.
+              const stored = await this.#storedCheckpoint(tx, name);
+              for (const event of batch) {
+                if (event.position <= stored) continue;
+                if (handles.has(event.type)) await projection.handle(event, tx);
+              }
+              if (last <= stored) return stored;
+              await this.#saveCheckpoint(tx, name, last);
+              return last;
+            }),
+          );
+          this.#notifyWaiters();
+        }
+      } catch (error) {
+        if (feed.stopping) break;
+        feed.state = 'failed';
+        feed.lastError = error instanceof Error ? error.message : String(error);
+        this.#logger.error({ projection: name, err: error }, 'projection failed; retrying from its checkpoint');
+        await feed.subscription?.close().catch(() => undefined);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#retryDelayMs);
+          feed.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        feed.wake = undefined;
+      }
+    }
+  }
+
+  /** The row exists before the first batch, so that PostgreSQL can lock it. */
+  async #ensureCheckpointRow(name: string): Promise<void> {
+    await this.#readStore.writeLock.run(() =>
+      this.#checkpoints()
+        .insertInto('projection_checkpoints')
+        .values({ name, position: START, updated_at: new Date().toISOString() })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute(),
+    );
+  }
+
+  async #storedCheckpoint(tx: Transaction<DB>, name: string): Promise<Position> {
+    const db = tx as unknown as Transaction<CheckpointTables>;
+    const query = db.selectFrom('projection_checkpoints').select('position').where('name', '=', name);
+    const row = await (this.#readStore.kind === 'postgres' ? query.forUpdate() : query).executeTakeFirst();
+    return (row?.position ?? START) as Position;
+  }
+
+  #reached(names: readonly string[], position: Position): boolean {
+    return names.every((name) => this.#feeds.get(name)!.position >= position);
+  }
+
+  #notifyWaiters(): void {
+    if (this.#waiters.length === 0) return;
+    const pending: Waiter[] = [];
+    for (const waiter of this.#waiters) {
+      if (this.#reached(waiter.names, waiter.position)) waiter.resolve();
+      else pending.push(waiter);
+    }
+    this.#waiters = pending;
+  }
+}

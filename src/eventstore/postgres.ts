@@ -1,0 +1,544 @@
+// The shared event store: PostgreSQL through a `pg` pool, for several gateway instances at once.
+// Writers of one stream are serialised in the database; readers never skip a late commit.
+
+import pg from 'pg';
+import { DuplicateEventIdError, EventStoreError, InvalidAppendError, StoreUnavailableError, WrongExpectedRevisionError } from './errors.js';
+import type { AppendResult, EventStore, ExpectedRevision, JsonObject, JsonValue, NewEvent, Position, ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } from './port.js';
+import { START } from './port.js';
+import { hex16, validateAppend } from './validation.js';
+
+/*
+ * Ordering and visibility.
+ *
+ * `global_position` comes from a sequence, and sequence values are taken before commit: a
+ * transaction that took 41 can commit after one that took 42. A reader that had already
+ * returned 42 and continued "after 42" would skip 41 for ever. So, as Emmett's PostgreSQL
+ * event store does, the global order is `(transaction_id, global_position)` and a reader
+ * returns only rows whose `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`. Every
+ * transaction with an id below the snapshot's xmin has finished (committed or rolled back),
+ * so no event can later appear before a position already returned: the visible prefix only
+ * grows at its end. Reads resume with the row comparison
+ * `(transaction_id, global_position) > (xid, position)`, which the index on those two
+ * columns answers directly.
+ *
+ * The price: any transaction that holds a transaction id (one that has written something),
+ * anywhere in the cluster, holds readers back until it ends. That is never a skip, only a
+ * delay; a live subscription notices rows held back this way and re-reads with a short
+ * backoff instead of waiting for a notification that may not come.
+ *
+ * A Position is 16 lower-case hex digits of transaction_id followed by 16 of
+ * global_position, fixed width, so string order is exactly this order.
+ */
+
+export interface PostgresEventStoreOptions {
+  /** Schema holding the store's tables (default `keyledger`). */
+  readonly schema?: string;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+  readonly logger?: { warn(obj: object, msg?: string): void };
+}
+
+export interface PostgresEventStore extends EventStore {
+  readonly kind: 'postgres';
+  readonly schema: string;
+}
+
+const PAGE_SIZE = 1000;
+const CONNECT_TIMEOUT_MS = 5000;
+/** Backoff while committed rows are held back by an older transaction still running. */
+const HELD_BACK_MIN_MS = 5;
+const HELD_BACK_MAX_MS = 200;
+/** A re-read even without a notification, in case one was lost while the listener reconnected. */
+const SAFETY_POLL_MS = 3000;
+const LISTENER_RETRY_MIN_MS = 100;
+const LISTENER_RETRY_MAX_MS = 5000;
+/** Attempts of one append that lost a race on an event id to a concurrent append. */
+const MAX_APPEND_ATTEMPTS = 3;
+
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+// admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const DRIVER_CONNECTION_MESSAGES = /connection terminated|timeout exceeded when trying to connect|not queryable|client was closed|cannot use a pool after calling end/i;
+
+function isConnectionFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  // Node reports a refused connection to a name with several addresses as an AggregateError.
+  if (error instanceof AggregateError && error.errors.some(isConnectionFailure)) return true;
+  return error instanceof Error && DRIVER_CONNECTION_MESSAGES.test(error.message);
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The port promises typed failures: connection trouble is StoreUnavailableError, the rest an EventStoreError. */
+function toStoreError(error: unknown, doing: string): EventStoreError {
+  if (error instanceof EventStoreError) return error;
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  if (isConnectionFailure(error)) return new StoreUnavailableError(`postgres event store: ${doing}: ${message}`, { cause: error });
+  return new EventStoreError(`postgres event store: ${doing}: ${message}`, { cause: error });
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+interface Cursor {
+  /** Decimal text of the xid8, bound as `$n::xid8`. */
+  readonly transactionId: string;
+  readonly globalPosition: string;
+}
+
+const START_CURSOR: Cursor = { transactionId: '0', globalPosition: '0' };
+
+function toPosition(transactionId: string, globalPosition: string): Position {
+  return (hex16(BigInt(transactionId)) + hex16(BigInt(globalPosition))) as Position;
+}
+
+function cursorOf(position: Position): Cursor {
+  if (position === START) return START_CURSOR;
+  if (typeof position !== 'string' || !/^[0-9a-f]{32}$/.test(position)) {
+    throw new InvalidAppendError(`not a position of the postgres event store: ${JSON.stringify(position)}`);
+  }
+  return {
+    transactionId: BigInt(`0x${position.slice(0, 16)}`).toString(),
+    globalPosition: BigInt(`0x${position.slice(16)}`).toString(),
+  };
+}
+
+/** int8 and xid8 columns are selected as text and parsed to bigint here, never through a JS number. */
+interface EventRow {
+  transaction_id: string;
+  global_position: string;
+  stream: string;
+  revision: string;
+  id: string;
+  type: string;
+  data: JsonValue;
+  metadata: JsonObject;
+  recorded_at: Date;
+}
+
+const EVENT_COLUMNS = `transaction_id::text as transaction_id, global_position::text as global_position, stream,
+  revision::text as revision, id::text as id, type, data, metadata, recorded_at`;
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    stream: row.stream,
+    revision: BigInt(row.revision),
+    position: toPosition(row.transaction_id, row.global_position),
+    recordedAt: row.recorded_at,
+  };
+}
+
+export async function openPostgresEventStore(connectionString: string, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
+  const schema = options.schema ?? 'keyledger';
+  if (schema.length === 0 || schema.includes('\0')) throw new InvalidAppendError(`invalid schema name ${JSON.stringify(schema)}`);
+  const logger = options.logger;
+  const s = quoteIdent(schema);
+  // pg_notify refuses channel names of 64 bytes or more; two schemas sharing a channel only cost spurious wake-ups.
+  const channel = `keyledger_events_${schema.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+
+  const pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An idle client losing its connection is reported here; without a listener it would crash the process.
+  pool.on('error', (error) => logger?.warn({ err: error, schema }, 'postgres event store: idle connection failed'));
+
+  try {
+    await createSchema(pool, schema, s);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw toStoreError(error, `opening schema ${schema}`);
+  }
+
+  const sql = {
+    lockStream: 'select pg_advisory_xact_lock(hashtext($1), hashtext($2))',
+    knownIds: `select id::text as id, stream, revision::text as revision, transaction_id::text as transaction_id, global_position::text as global_position
+      from ${s}.events where id = any($1::uuid[])`,
+    noStream: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1) on conflict do nothing returning revision::text as revision`,
+    atRevision: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 and revision = $3::bigint returning revision::text as revision`,
+    exists: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 returning revision::text as revision`,
+    any: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1)
+      on conflict (stream) do update set revision = streams.revision + $2::bigint returning revision::text as revision`,
+    currentRevision: `select revision::text as revision from ${s}.streams where stream = $1`,
+    insert: `insert into ${s}.events (stream, revision, id, type, data, metadata)
+      select $1, $2::bigint + e.ord - 1, e.id, e.type, e.data::jsonb, e.metadata::jsonb
+      from unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) with ordinality as e(id, type, data, metadata, ord)
+      order by e.ord
+      returning transaction_id::text as transaction_id, global_position::text as global_position, revision::text as revision`,
+    notify: 'select pg_notify($1, \'\')',
+    readStream: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint order by revision`,
+    page: `select ${EVENT_COLUMNS} from ${s}.events
+      where (transaction_id, global_position) > ($1::xid8, $2::bigint)
+        and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      order by transaction_id, global_position
+      limit $3`,
+    heldBack: `select exists (select 1 from ${s}.events where (transaction_id, global_position) > ($1::xid8, $2::bigint)) as held`,
+    head: `select transaction_id::text as transaction_id, global_position::text as global_position from ${s}.events
+      where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      order by transaction_id desc, global_position desc
+      limit 1`,
+    countAfter: `select count(*)::text as n from (select 1 from ${s}.events
+      where (transaction_id, global_position) > ($1::xid8, $2::bigint)
+        and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      limit $3) as visible`,
+  };
+
+  let closed = false;
+  const subscriptions = new Set<PgSubscription>();
+
+  function assertOpen(): void {
+    if (closed) throw new StoreUnavailableError(`postgres event store (schema ${schema}) is closed`);
+  }
+
+  async function query<R extends pg.QueryResultRow>(text: string, values: unknown[], doing: string): Promise<R[]> {
+    assertOpen();
+    try {
+      return (await pool.query<R>(text, values)).rows;
+    } catch (error) {
+      throw toStoreError(error, doing);
+    }
+  }
+
+  /** A replay of an earlier append returns that append's result; any other reuse of an id is refused. */
+  async function replayOf(client: pg.PoolClient, stream: string, ids: readonly string[]): Promise<AppendResult | undefined> {
+    const rows = (
+      await client.query<{ id: string; stream: string; revision: string; transaction_id: string; global_position: string }>(sql.knownIds, [ids])
+    ).rows;
+    if (rows.length === 0) return undefined;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const found = ids.map((id) => byId.get(id));
+    const first = found[0];
+    const isReplay =
+      first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && BigInt(f.revision) === BigInt(first.revision) + BigInt(i));
+    if (!isReplay) throw new DuplicateEventIdError(stream, ids[found.findIndex((f) => f !== undefined)]!);
+    const last = found[found.length - 1]!;
+    return { nextRevision: BigInt(last.revision), position: toPosition(last.transaction_id, last.global_position) };
+  }
+
+  /** Moves the stream's row to its new revision, or says why the expected revision does not hold. */
+  async function advanceStream(client: pg.PoolClient, stream: string, expected: ExpectedRevision, n: number): Promise<bigint | undefined> {
+    const count = String(n);
+    const result =
+      expected === 'no_stream'
+        ? await client.query<{ revision: string }>(sql.noStream, [stream, count])
+        : expected === 'exists'
+          ? await client.query<{ revision: string }>(sql.exists, [stream, count])
+          : expected === 'any'
+            ? await client.query<{ revision: string }>(sql.any, [stream, count])
+            : await client.query<{ revision: string }>(sql.atRevision, [stream, count, expected.toString()]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : BigInt(row.revision);
+  }
+
+  async function appendOnce(client: pg.PoolClient, stream: string, events: readonly NewEvent[], ids: readonly string[], expected: ExpectedRevision): Promise<AppendResult> {
+    await client.query('begin');
+    try {
+      // Taken before anything gives this transaction an id: the next writer of the stream gets its
+      // id only after this one committed, so a stream's revision order is also its global order
+      // (locking the streams row alone would let a waiter hold an older id than the winner).
+      await client.query(sql.lockStream, [schema, stream]);
+      // Under the lock, so a concurrent replay of the same batch to the same stream is seen here.
+      const replay = await replayOf(client, stream, ids);
+      if (replay) {
+        await client.query('rollback');
+        return replay;
+      }
+      const revision = await advanceStream(client, stream, expected, events.length);
+      if (revision === undefined) {
+        const current = (await client.query<{ revision: string }>(sql.currentRevision, [stream])).rows[0];
+        await client.query('rollback');
+        throw new WrongExpectedRevisionError(stream, expected, current === undefined ? null : BigInt(current.revision));
+      }
+      const inserted = (
+        await client.query<{ transaction_id: string; global_position: string; revision: string }>(sql.insert, [
+          stream,
+          (revision - BigInt(events.length) + 1n).toString(),
+          ids,
+          events.map((e) => e.type),
+          events.map((e) => JSON.stringify(e.data)),
+          events.map((e) => JSON.stringify(e.metadata ?? {})),
+        ])
+      ).rows;
+      // Delivered to listeners at commit, not before.
+      await client.query(sql.notify, [channel]);
+      await client.query('commit');
+      const last = inserted.reduce((a, b) => (BigInt(b.revision) > BigInt(a.revision) ? b : a));
+      return { nextRevision: BigInt(last.revision), position: toPosition(last.transaction_id, last.global_position) };
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    // An empty batch is refused (InvalidAppendError) rather than answered with the stream's state.
+    validateAppend(stream, events, expected);
+    if (stream.includes('\0')) throw new InvalidAppendError(`invalid stream name ${JSON.stringify(stream)}`);
+    assertOpen();
+    const ids = events.map((e) => e.id.toLowerCase());
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw toStoreError(error, `appending to ${stream}`);
+    }
+    let broken: Error | undefined;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await appendOnce(client, stream, events, ids, expected);
+        } catch (error) {
+          // A concurrent append of the same ids to another stream committed first: the
+          // check again now sees it, and says replay or DuplicateEventIdError.
+          const idClash = sqlState(error) === '23505' && (error as { constraint?: string }).constraint === 'events_id_key';
+          if (idClash && attempt < MAX_APPEND_ATTEMPTS) continue;
+          throw error;
+        }
+      }
+    } catch (error) {
+      if (error instanceof EventStoreError) throw error;
+      if (isConnectionFailure(error)) broken = error instanceof Error ? error : new Error(String(error));
+      // Bad JSON for jsonb (a \u0000 in a string) and the like: the caller's data, not the store.
+      if (sqlState(error)?.startsWith('22')) {
+        throw new InvalidAppendError(`append to ${stream}: ${(error as Error).message}`, { cause: error });
+      }
+      // A connection lost around commit leaves the outcome unknown; a retry with the same ids is safe.
+      throw toStoreError(error, `appending to ${stream}`);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async function readPage(cursor: Cursor, limit: number): Promise<RecordedEvent[]> {
+    const rows = await query<EventRow>(sql.page, [cursor.transactionId, cursor.globalPosition, limit], 'reading all events');
+    return rows.map(toRecorded);
+  }
+
+  /** Whether committed rows after the cursor exist that the visibility rule still holds back. */
+  async function hasHeldBack(cursor: Cursor): Promise<boolean> {
+    const rows = await query<{ held: boolean }>(sql.heldBack, [cursor.transactionId, cursor.globalPosition], 'reading all events');
+    return rows[0]?.held === true;
+  }
+
+  // One LISTEN connection per store wakes every subscription; it reconnects on failure and
+  // then wakes them all, since a notification may have been lost meanwhile.
+  let listener: pg.Client | undefined;
+  let listenerAttempts = 0;
+  let listenerTimer: NodeJS.Timeout | undefined;
+
+  function wakeAll(): void {
+    for (const subscription of subscriptions) subscription.wake();
+  }
+
+  function ensureListener(): void {
+    if (closed || listener !== undefined || listenerTimer !== undefined) return;
+    const client = new pg.Client({ connectionString, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    listener = client;
+    const fail = (error: unknown) => {
+      if (listener !== client) return;
+      listener = undefined;
+      client.end().catch(() => undefined);
+      if (closed) return;
+      logger?.warn({ err: error, schema, channel }, 'postgres event store: LISTEN connection failed, reconnecting');
+      const delay = Math.min(LISTENER_RETRY_MIN_MS * 2 ** listenerAttempts++, LISTENER_RETRY_MAX_MS);
+      listenerTimer = setTimeout(() => {
+        listenerTimer = undefined;
+        ensureListener();
+      }, delay);
+      listenerTimer.unref();
+    };
+    client.on('error', fail);
+    client.on('end', () => fail(new Error('LISTEN connection ended')));
+    client.on('notification', wakeAll);
+    (async () => {
+      await client.connect();
+      await client.query(`listen ${quoteIdent(channel)}`);
+      if (listener !== client) return;
+      listenerAttempts = 0;
+      wakeAll();
+    })().catch(fail);
+  }
+
+  class PgSubscription implements Subscription {
+    #closed = false;
+    /** Set by a notification; a read that starts afterwards sees what it announced. */
+    #notified = false;
+    #wakeWaiter: (() => void) | undefined;
+    readonly #iterator: AsyncGenerator<readonly RecordedEvent[]>;
+
+    constructor(after: Position, batchSize: number) {
+      const cursor = cursorOf(after);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidAppendError(`invalid batch size ${batchSize}`);
+      this.#iterator = this.#run(cursor, batchSize);
+    }
+
+    wake(): void {
+      this.#notified = true;
+      this.#wakeWaiter?.();
+    }
+
+    [Symbol.asyncIterator](): AsyncIterator<readonly RecordedEvent[]> {
+      return this.#iterator;
+    }
+
+    async close(): Promise<void> {
+      if (this.#closed) return;
+      this.#closed = true;
+      subscriptions.delete(this);
+      this.#wakeWaiter?.();
+    }
+
+    #wait(ms: number): Promise<void> {
+      if (this.#notified || this.#closed) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          if (this.#wakeWaiter === done) this.#wakeWaiter = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        this.#wakeWaiter = done;
+      });
+    }
+
+    async *#run(start: Cursor, batchSize: number): AsyncGenerator<readonly RecordedEvent[]> {
+      let cursor = start;
+      let backoff = 0;
+      try {
+        while (!this.#closed) {
+          this.#notified = false;
+          const page = await readPage(cursor, batchSize);
+          if (this.#closed) return;
+          if (page.length > 0) {
+            backoff = 0;
+            cursor = cursorOf(page[page.length - 1]!.position);
+            yield page;
+            if (page.length === batchSize) continue;
+          }
+          if (this.#notified) continue;
+          // A commit after the cursor that the visibility rule hides waits only on an older
+          // transaction, which may append nothing and so never notify: look again soon.
+          if (await hasHeldBack(cursor)) {
+            backoff = backoff === 0 ? HELD_BACK_MIN_MS : Math.min(backoff * 2, HELD_BACK_MAX_MS);
+            await this.#wait(backoff);
+          } else {
+            backoff = 0;
+            await this.#wait(SAFETY_POLL_MS);
+          }
+        }
+      } catch (error) {
+        if (this.#closed || closed) return;
+        throw error;
+      } finally {
+        this.#closed = true;
+        subscriptions.delete(this);
+      }
+    }
+  }
+
+  return {
+    kind: 'postgres',
+    schema,
+    append(stream, events, options = {}) {
+      return append(stream, events, options.expectedRevision ?? 'any');
+    },
+    async readStream(stream, options = {}) {
+      // One stream's revisions are written under its lock, so its committed rows have no gaps
+      // and need no visibility rule.
+      const rows = await query<EventRow>(sql.readStream, [stream, (options.fromRevision ?? 0n).toString()], `reading stream ${stream}`);
+      return rows.map(toRecorded);
+    },
+    async *readAll(options: ReadAllOptions = {}) {
+      let cursor = cursorOf(options.after ?? START);
+      let remaining = options.limit ?? Number.POSITIVE_INFINITY;
+      while (remaining > 0) {
+        const page = await readPage(cursor, Math.min(PAGE_SIZE, remaining));
+        if (page.length === 0) return;
+        yield page;
+        remaining -= page.length;
+        cursor = cursorOf(page[page.length - 1]!.position);
+      }
+    },
+    subscribe(options: SubscribeOptions = {}): Subscription {
+      assertOpen();
+      const subscription = new PgSubscription(options.after ?? START, options.batchSize ?? PAGE_SIZE);
+      subscriptions.add(subscription);
+      ensureListener();
+      return subscription;
+    },
+    async headPosition() {
+      const row = (await query<{ transaction_id: string; global_position: string }>(sql.head, [], 'reading the head position'))[0];
+      return row === undefined ? START : toPosition(row.transaction_id, row.global_position);
+    },
+    async countAfter(after, cap) {
+      const cursor = cursorOf(after);
+      if (!(cap > 0)) return 0;
+      // LIMIT NULL is no limit, for an infinite cap.
+      const limit = Number.isFinite(cap) ? Math.floor(cap) : null;
+      const rows = await query<{ n: string }>(sql.countAfter, [cursor.transactionId, cursor.globalPosition, limit], 'counting events');
+      return Number(rows[0]?.n ?? '0');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()));
+      if (listenerTimer !== undefined) clearTimeout(listenerTimer);
+      listenerTimer = undefined;
+      const client = listener;
+      listener = undefined;
+      await Promise.all([client?.end().catch(() => undefined), pool.end().catch(() => undefined)]);
+    },
+  };
+}
+
+/** Creates the schema and tables if missing; concurrent opens are serialised by an advisory lock. */
+async function createSchema(pool: pg.Pool, schema: string, s: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['keyledger.schema', schema]);
+    // Skipping CREATE SCHEMA when the schema exists spares a role without CREATE on the database.
+    const exists = await client.query('select 1 from pg_namespace where nspname = $1', [schema]);
+    if (exists.rowCount === 0) await client.query(`create schema if not exists ${s}`);
+    await client.query(`create table if not exists ${s}.streams (
+      stream text primary key,
+      revision bigint not null
+    )`);
+    await client.query(`create table if not exists ${s}.events (
+      global_position bigserial primary key,
+      transaction_id xid8 not null default pg_current_xact_id(),
+      stream text not null,
+      revision bigint not null,
+      id uuid not null unique,
+      type text not null,
+      data jsonb not null,
+      metadata jsonb not null,
+      recorded_at timestamptz not null default now(),
+      unique (stream, revision)
+    )`);
+    await client.query(`create index if not exists events_transaction_order on ${s}.events (transaction_id, global_position)`);
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
