@@ -10,15 +10,25 @@ export interface ProjectionMigration {
   down(db: Kysely<unknown>): Promise<void>;
 }
 
-export interface Projection<DB> {
+interface ProjectionDefinition {
   /** Lower-case letters, digits and underscores; the key of its checkpoint. */
   readonly name: string;
   readonly handles: readonly string[];
   readonly tables: readonly string[];
   /** Applied in the order of their names. */
   readonly migrations: Readonly<Record<string, ProjectionMigration>>;
-  handle(event: RecordedEvent, tx: Transaction<DB>): Promise<void>;
 }
+
+/**
+ * A projection handles one event at a time, or a batch: the events of one transaction that
+ * it handles, in order, so that it can fold them in memory and write each row once (the
+ * difference between ~25k and several 100k events per second in a rebuild).
+ */
+export type Projection<DB> = ProjectionDefinition &
+  (
+    | { handle(event: RecordedEvent, tx: Transaction<DB>): Promise<void>; handleBatch?: never }
+    | { handleBatch(events: readonly RecordedEvent[], tx: Transaction<DB>): Promise<void>; handle?: never }
+  );
 
 /** The runner's own table, present in every read store. */
 export interface CheckpointTables {

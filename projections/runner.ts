@@ -3,7 +3,7 @@
 // that a crash at any point neither repeats nor loses an event.
 
 import { Migrator, type Kysely, type Migration, type Transaction } from 'kysely';
-import type { EventStore, Position, Subscription } from '../src/eventstore/port.js';
+import type { EventStore, Position, RecordedEvent, Subscription } from '../src/eventstore/port.js';
 import { START } from '../src/eventstore/port.js';
 import type { Logger } from '../src/logger.js';
 import { silentLogger } from '../src/logger.js';
@@ -197,12 +197,7 @@ export class ProjectionRunner<DB extends CheckpointTables> {
           for (const m of migrations) await m.up(schemaDb);
           const handles = new Set(projection.handles);
           for await (const page of this.#store.readAll({ after: START })) {
-            for (const event of page) {
-              if (handles.has(event.type)) {
-                await projection.handle(event, tx);
-                events++;
-              }
-            }
+            events += await this.#apply(projection, handles, page, tx);
             position = page[page.length - 1]!.position;
           }
           await this.#saveCheckpoint(tx, name, position);
@@ -250,6 +245,15 @@ export class ProjectionRunner<DB extends CheckpointTables> {
         return status;
       }),
     );
+  }
+
+  /** Applies the events of one transaction that the projection handles. */
+  async #apply(projection: Projection<DB>, handles: ReadonlySet<string>, events: readonly RecordedEvent[], tx: Transaction<DB>): Promise<number> {
+    const handled = events.filter((event) => handles.has(event.type));
+    if (handled.length === 0) return 0;
+    if (projection.handleBatch) await projection.handleBatch(handled, tx);
+    else for (const event of handled) await projection.handle(event, tx);
+    return handled.length;
   }
 
   #projection(name: string): Projection<DB> {
@@ -321,10 +325,7 @@ export class ProjectionRunner<DB extends CheckpointTables> {
               // Another process (a second gateway, a CLI rebuild) may have moved the checkpoint:
               // what it applied is not applied again. PostgreSQL locks the row for the transaction.
               const stored = await this.#storedCheckpoint(tx, name);
-              for (const event of batch) {
-                if (event.position <= stored) continue;
-                if (handles.has(event.type)) await projection.handle(event, tx);
-              }
+              await this.#apply(projection, handles, stored === START ? batch : batch.filter((event) => event.position > stored), tx);
               if (last <= stored) return stored;
               await this.#saveCheckpoint(tx, name, last);
               return last;

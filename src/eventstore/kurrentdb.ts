@@ -400,8 +400,13 @@ class KurrentDbEventStore implements EventStore {
     }
     const events: RecordedEvent[] = [];
     for (const r of resolved) {
+      if (r.event === undefined) continue;
       const recorded = recordedEventFromKurrent(r);
-      if (recorded !== undefined) events.push(recorded);
+      if (recorded === undefined) {
+        // Dropping it would look like a shorter stream; the server is simply too old.
+        throw new EventStoreError(`KurrentDB sent ${stream}@${String(r.event.revision)} without a log position (stream reads carry one from EventStoreDB 22.6 on)`);
+      }
+      events.push(recorded);
     }
     return events;
   }
@@ -619,6 +624,17 @@ class KurrentSubscription implements Subscription {
 }
 
 /**
+ * The port's subscription over a client subscription to $all (exported so that its buffering can
+ * be tested against a fake source).
+ */
+export function subscriptionFromKurrent(
+  source: AllStreamSubscription,
+  options: { after: Position; batchSize: number; deadlineMs: number; logger?: KurrentDbLogger; onClose?: () => void },
+): Subscription {
+  return new KurrentSubscription(source, options.after, options.batchSize, options.deadlineMs, options.logger, options.onClose ?? (() => undefined));
+}
+
+/**
  * Connects to KurrentDB and checks, under the deadline, that it answers a one-event read of $all
  * (which also proves the credentials may read $all, as readAll and subscribe need).
  */
@@ -640,7 +656,7 @@ export async function openKurrentDbEventStore(connectionString: string, options:
     const mapped = mapKurrentError(error, {});
     options.logger?.warn({ err: mapped, connection: where }, 'KurrentDB did not answer');
     if (mapped instanceof StoreUnavailableError) {
-      throw new StoreUnavailableError(`KurrentDB at ${where} did not answer within ${deadlineMs} ms: ${mapped.message}`, { cause: error });
+      throw new StoreUnavailableError(`KurrentDB at ${where} is unavailable: ${mapped.message}`, { cause: error });
     }
     throw mapped;
   }

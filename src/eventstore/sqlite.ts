@@ -6,18 +6,55 @@ import { DuplicateEventIdError, InvalidAppendError, WrongExpectedRevisionError }
 import type { AppendResult, EventStore, ExpectedRevision, JsonObject, JsonValue, NewEvent, Position, ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } from './port.js';
 import { START } from './port.js';
 import { ChangeSignal, pullSubscription } from './pull-subscription.js';
-import { hex16, validateAppend } from './validation.js';
+import { validateAppend } from './validation.js';
 import { openSqliteFile, writeLockFor, type AsyncLock, type SqliteDatabase } from '../sqlite/database.js';
 
-interface EventRow {
-  global_position: number;
-  stream: string;
-  revision: number;
-  id: string;
-  type: string;
-  data: string;
-  metadata: string;
-  recorded_at: number;
+/** Columns in the order of `COLUMNS`; rows are read raw (arrays), which is about twice as fast. */
+type EventRow = [globalPosition: number, stream: string, revision: number, id: string, type: string, data: string, metadata: string, recordedAt: number];
+const COLUMNS = 'global_position, stream, revision, id, type, data, metadata, recorded_at';
+
+/**
+ * An event read from SQLite. Data, metadata and time are decoded on first use: a projection
+ * that skips most event types (and every catch-up read past them) never pays for decoding.
+ */
+class SqliteRecordedEvent implements RecordedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly stream: string;
+  readonly revision: bigint;
+  readonly position: Position;
+  #data: string;
+  #metadata: string;
+  #recordedAt: number;
+  #decodedData: JsonValue | undefined;
+  #decodedMetadata: JsonObject | undefined;
+
+  constructor(row: EventRow) {
+    this.position = sqlitePosition(row[0]);
+    this.stream = row[1];
+    this.revision = BigInt(row[2]);
+    this.id = row[3];
+    this.type = row[4];
+    this.#data = row[5];
+    this.#metadata = row[6];
+    this.#recordedAt = row[7];
+  }
+
+  get data(): JsonValue {
+    return (this.#decodedData ??= JSON.parse(this.#data) as JsonValue);
+  }
+
+  get metadata(): JsonObject {
+    return (this.#decodedMetadata ??= JSON.parse(this.#metadata) as JsonObject);
+  }
+
+  get recordedAt(): Date {
+    return new Date(this.#recordedAt);
+  }
+
+  toJSON(): object {
+    return { id: this.id, type: this.type, stream: this.stream, revision: String(this.revision), position: this.position, data: this.data, metadata: this.metadata, recordedAt: this.recordedAt };
+  }
 }
 
 const SCHEMA = `
@@ -37,8 +74,8 @@ const SCHEMA = `
 /** How often to look for commits made by other processes on the same file. */
 const FOREIGN_COMMIT_POLL_MS = 200;
 
-export function sqlitePosition(globalPosition: number | bigint): Position {
-  return hex16(BigInt(globalPosition)) as Position;
+export function sqlitePosition(globalPosition: number): Position {
+  return globalPosition.toString(16).padStart(16, '0') as Position;
 }
 
 function globalPositionOf(position: Position): number {
@@ -48,16 +85,7 @@ function globalPositionOf(position: Position): number {
 }
 
 function toRecorded(row: EventRow): RecordedEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    data: JSON.parse(row.data) as JsonValue,
-    metadata: JSON.parse(row.metadata) as JsonObject,
-    stream: row.stream,
-    revision: BigInt(row.revision),
-    position: sqlitePosition(row.global_position),
-    recordedAt: new Date(row.recorded_at),
-  };
+  return new SqliteRecordedEvent(row);
 }
 
 export interface SqliteEventStore extends EventStore {
@@ -76,8 +104,8 @@ export function openSqliteEventStore(path: string, options: { now?: () => Date }
   const byId = db.prepare<[string], { stream: string; revision: number; global_position: number }>('select stream, revision, global_position from events where id = ?');
   const lastRevision = db.prepare<[string], { revision: number | null }>('select max(revision) as revision from events where stream = ?');
   const insert = db.prepare('insert into events (stream, revision, id, type, data, metadata, recorded_at) values (?, ?, ?, ?, ?, ?, ?)');
-  const streamRows = db.prepare<[string, number], EventRow>('select * from events where stream = ? and revision >= ? order by revision');
-  const pageRows = db.prepare<[number, number], EventRow>('select * from events where global_position > ? order by global_position limit ?');
+  const streamRows = db.prepare<[string, number], EventRow>(`select ${COLUMNS} from events where stream = ? and revision >= ? order by revision`).raw();
+  const pageRows = db.prepare<[number, number], EventRow>(`select ${COLUMNS} from events where global_position > ? order by global_position limit ?`).raw();
   const head = db.prepare<[], { p: number | null }>('select max(global_position) as p from events');
   const countAfter = db.prepare<[number, number], { n: number }>('select count(*) as n from (select 1 from events where global_position > ? limit ?)');
 

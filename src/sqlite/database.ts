@@ -16,6 +16,8 @@ export function openSqliteFile(path: string, options: { readonly?: boolean } = {
   // loss can take the last transactions. FULL would fsync every commit.
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // 64 MiB of page cache: catch-up reads and rebuilds scan the whole events table.
+  db.pragma('cache_size = -65536');
   db.pragma('foreign_keys = ON');
   return db;
 }
