@@ -143,6 +143,16 @@ export class ProjectionRunner<DB extends CheckpointTables> {
     await Promise.all([...this.#projections.keys()].map((name) => this.#stopFeed(name)));
   }
 
+  /** What this process knows of each projection, without I/O (for readiness probes). */
+  localStates(): { name: string; state: ProjectionState; position: Position; lastError?: string }[] {
+    return [...this.#feeds.entries()].map(([name, feed]) => ({
+      name,
+      state: feed.state,
+      position: feed.position,
+      ...(feed.lastError === undefined ? {} : { lastError: feed.lastError }),
+    }));
+  }
+
   /** The position a projection has reached in this process. */
   position(name: string): Position {
     return this.#feed(name).position;

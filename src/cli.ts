@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// keyledger's command line: run the gateway, and the operator's tasks on its stores.
+// Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
+
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { ConfigError, describeLocation, loadConfig, type Config } from './config.js';
+import { buildApp } from './gateway/app.js';
+import { openEventStore } from './eventstore/open.js';
+import { createLogger, type Logger } from './logger.js';
+import { keyledgerProjections, type ReadModels } from '../projections/index.js';
+import { openReadStore } from '../projections/read-store.js';
+import { ProjectionRunner, type ProjectionStatus } from '../projections/runner.js';
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535');
+  return n;
+}
+
+function config(overrides: { port?: number; host?: string } = {}): Config {
+  const loaded = loadConfig();
+  return { ...loaded, ...(overrides.port === undefined ? {} : { port: overrides.port }), ...(overrides.host === undefined ? {} : { host: overrides.host }) };
+}
+
+/** Opens the stores and a runner that is not started: the operator's tasks run beside (or without) a gateway. */
+async function withRunner<T>(logger: Logger, work: (runner: ProjectionRunner<ReadModels>) => Promise<T>): Promise<T> {
+  const cfg = config();
+  const store = await openEventStore(cfg.eventStore, logger);
+  try {
+    const readStore = await openReadStore<ReadModels>(cfg.readStore);
+    try {
+      const runner = new ProjectionRunner<ReadModels>({ store, readStore, projections: keyledgerProjections(), logger });
+      await runner.migrate();
+      return await work(runner);
+    } finally {
+      await readStore.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+function statusTable(statuses: readonly ProjectionStatus[]): string {
+  if (statuses.length === 0) return 'no projections are registered';
+  const rows = statuses.map((s) => [s.name, s.position || '(start)', s.head || '(start)', `${s.lagEvents}${s.lagCapped ? '+' : ''}`, `${(s.lagMs / 1000).toFixed(1)}s`]);
+  const header = ['projection', 'position', 'head', 'lag (events)', 'lag (age)'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function buildCli(): Command {
+  const program = new Command()
+    .name('keyledger')
+    .description('keyledger: a GraphQL gateway for API keys, application keys and client tokens, with an append-only audit log.')
+    .showHelpAfterError()
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Configuration (environment):
+  KEYLEDGER_EVENT_STORE  sqlite:./data/keyledger.db (default), postgres://..., kurrentdb://...
+  KEYLEDGER_READ_STORE   default: beside the events (same SQLite file or PostgreSQL database)
+  HOST, PORT             where serve listens (default 127.0.0.1:4000)
+  LOG_LEVEL              fatal, error, warn, info (default), debug, trace, silent`,
+    );
+
+  program
+    .command('serve')
+    .description('run the gateway: HTTP (/health, /ready) and the projection runner')
+    .option('-p, --port <port>', 'port to listen on (default: PORT or 4000)', port)
+    .option('-H, --host <host>', 'address to listen on (default: HOST or 127.0.0.1)')
+    .action(async (options: { port?: number; host?: string }) => {
+      const cfg = config(options);
+      const logger = createLogger({ level: cfg.logLevel });
+      const app = await buildApp(cfg, { logger });
+      let shuttingDown = false;
+      const shutdown = (signal: string) => {
+        if (shuttingDown) return;
+        shuttingDown = true;
+        logger.info({ signal }, 'shutting down');
+        app.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            process.exit(EXIT_FAILED);
+          },
+        );
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      try {
+        await app.start();
+      } catch (error) {
+        await app.stop().catch(() => undefined);
+        throw error;
+      }
+    });
+
+  const projections = program.command('projections').description('inspect and rebuild the read models');
+
+  projections
+    .command('status')
+    .description("each projection's position, the store's head, and the lag between them")
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const statuses = await withRunner(logger, (runner) => runner.status());
+      if (options.json) {
+        console.log(JSON.stringify(statuses.map(({ state: _state, ...s }) => s), null, 2));
+      } else {
+        console.log(`event store: ${describeLocation(config().eventStore)}\nread store:  ${describeLocation(config().readStore)}\n`);
+        console.log(statusTable(statuses));
+      }
+    });
+
+  projections
+    .command('rebuild')
+    .description('replay every event into fresh tables for one projection (readers keep the old tables until it is done)')
+    .argument('<name>', 'the projection, as listed by `projections status`')
+    .action(async (name: string) => {
+      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const known = keyledgerProjections().map((p) => p.name);
+      if (!known.includes(name)) throw new UsageError(`no projection named ${JSON.stringify(name)}; known: ${known.length > 0 ? known.join(', ') : '(none)'}`);
+      const started = performance.now();
+      const result = await withRunner(logger, (runner) => runner.rebuild(name));
+      const seconds = (performance.now() - started) / 1000;
+      console.log(`rebuilt ${name}: ${result.events} events applied in ${seconds.toFixed(2)}s, position ${result.position || '(start)'}`);
+    });
+
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv as string[]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with code 0; usage mistakes were already explained by commander.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      console.error(`keyledger: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    console.error(`keyledger: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_FAILED;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

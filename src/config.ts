@@ -1,0 +1,107 @@
+// Configuration: environment variables with defaults that run on a bare machine, parsed and
+// validated once, at start, with a message that says what is wrong and what would be right.
+
+import { z } from 'zod';
+import type { ReadStoreLocation } from '../projections/read-store.js';
+
+export type EventStoreLocation =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema: string }
+  | { readonly kind: 'kurrentdb'; readonly connectionString: string };
+
+export interface Config {
+  readonly eventStore: EventStoreLocation;
+  readonly readStore: ReadStoreLocation;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export const DEFAULT_EVENT_STORE = 'sqlite:./data/keyledger.db';
+const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** A PostgreSQL URL may carry `?schema=name`; it is ours, so it is taken off before pg sees the URL. */
+function postgresLocation(variable: string, value: string, defaultSchema: string): { url: string; schema: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${variable}: ${JSON.stringify(redact(value))} is not a valid postgres:// URL`);
+  }
+  const schema = url.searchParams.get('schema') ?? defaultSchema;
+  if (!SCHEMA.test(schema)) throw new ConfigError(`${variable}: schema ${JSON.stringify(schema)} must be a lower-case SQL identifier (letters, digits, _)`);
+  url.searchParams.delete('schema');
+  return { url: url.toString(), schema };
+}
+
+function sqlitePath(variable: string, value: string): string {
+  const path = value.slice('sqlite:'.length);
+  if (path.length === 0) throw new ConfigError(`${variable}: sqlite: needs a file path, e.g. sqlite:./data/keyledger.db`);
+  return path;
+}
+
+/** Hides a password in a URL, for messages. */
+export function redact(value: string): string {
+  return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+}
+
+export function parseEventStore(value: string, variable = 'KEYLEDGER_EVENT_STORE'): EventStoreLocation {
+  if (value.startsWith('sqlite:')) return { kind: 'sqlite', path: sqlitePath(variable, value) };
+  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', ...postgresLocation(variable, value, 'keyledger') };
+  if (/^(kurrentdb|kurrent|kdb|esdb|eventstore)(\+discover)?:\/\//.test(value)) return { kind: 'kurrentdb', connectionString: value };
+  throw new ConfigError(
+    `${variable}: ${JSON.stringify(redact(value))} is not a store keyledger knows. Use sqlite:./data/keyledger.db, postgres://user@host:5432/db or kurrentdb://host:2113?tls=false`,
+  );
+}
+
+export function parseReadStore(value: string | undefined, eventStore: EventStoreLocation): ReadStoreLocation {
+  const variable = 'KEYLEDGER_READ_STORE';
+  if (value === undefined || value === '') {
+    // By default the read models live beside the events: same SQLite file, same PostgreSQL database.
+    if (eventStore.kind === 'sqlite') return { kind: 'sqlite', path: eventStore.path };
+    if (eventStore.kind === 'postgres') return { kind: 'postgres', url: eventStore.url, schema: 'keyledger_read' };
+    return { kind: 'sqlite', path: './data/keyledger-read.db' };
+  }
+  if (value.startsWith('sqlite:')) return { kind: 'sqlite', path: sqlitePath(variable, value) };
+  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', ...postgresLocation(variable, value, 'keyledger_read') };
+  throw new ConfigError(`${variable}: ${JSON.stringify(redact(value))} is not a read store keyledger knows. Use sqlite:./data/keyledger.db or postgres://user@host:5432/db`);
+}
+
+const environment = z.object({
+  KEYLEDGER_EVENT_STORE: z.string().trim().default(DEFAULT_EVENT_STORE),
+  KEYLEDGER_READ_STORE: z.string().trim().optional(),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number({ error: 'PORT must be a number' }).int('PORT must be a whole number').min(0, 'PORT must be 0 to 65535').max(65535, 'PORT must be 0 to 65535').default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+});
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const parsed = environment.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+  }
+  const values = parsed.data;
+  const eventStore = parseEventStore(values.KEYLEDGER_EVENT_STORE);
+  return {
+    eventStore,
+    readStore: parseReadStore(values.KEYLEDGER_READ_STORE, eventStore),
+    host: values.HOST,
+    port: values.PORT,
+    logLevel: values.LOG_LEVEL,
+  };
+}
+
+export function describeLocation(location: EventStoreLocation | ReadStoreLocation): string {
+  switch (location.kind) {
+    case 'sqlite':
+      return `sqlite:${location.path}`;
+    case 'postgres':
+      return `${redact(location.url)} (schema ${location.schema})`;
+    case 'kurrentdb':
+      return redact(location.connectionString);
+  }
+}
