@@ -1,19 +1,23 @@
-// Opens the event store that the configuration names.
+// Opens the event store that the configuration names. Adapters are loaded on demand: the
+// KurrentDB client (gRPC) alone takes longer to load than the rest of keyledger.
 
 import type { EventStoreLocation } from '../config.js';
 import type { Logger } from '../logger.js';
-import { openKurrentDbEventStore } from './kurrentdb.js';
 import type { EventStore } from './port.js';
-import { openPostgresEventStore } from './postgres.js';
-import { openSqliteEventStore } from './sqlite.js';
 
 export async function openEventStore(location: EventStoreLocation, logger: Logger): Promise<EventStore> {
   switch (location.kind) {
-    case 'sqlite':
+    case 'sqlite': {
+      const { openSqliteEventStore } = await import('./sqlite.js');
       return openSqliteEventStore(location.path);
-    case 'postgres':
+    }
+    case 'postgres': {
+      const { openPostgresEventStore } = await import('./postgres.js');
       return openPostgresEventStore(location.url, { schema: location.schema, logger });
-    case 'kurrentdb':
+    }
+    case 'kurrentdb': {
+      const { openKurrentDbEventStore } = await import('./kurrentdb.js');
       return openKurrentDbEventStore(location.connectionString, { logger });
+    }
   }
 }

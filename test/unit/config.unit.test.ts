@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redact } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('runs on a bare machine: SQLite events and read models in one file, 127.0.0.1:4000', () => {
+    expect(loadConfig({})).toEqual({
+      eventStore: { kind: 'sqlite', path: './data/keyledger.db' },
+      readStore: { kind: 'sqlite', path: './data/keyledger.db' },
+      host: '127.0.0.1',
+      port: 4000,
+      logLevel: 'info',
+    });
+  });
+
+  it('puts the read models beside PostgreSQL events, in their own schema, and takes ?schema= off the URL', () => {
+    const config = loadConfig({ KEYLEDGER_EVENT_STORE: 'postgres://kl:secret@127.0.0.1:5432/test?schema=events_a' });
+    expect(config.eventStore).toEqual({ kind: 'postgres', url: 'postgres://kl:secret@127.0.0.1:5432/test', schema: 'events_a' });
+    expect(config.readStore).toEqual({ kind: 'postgres', url: 'postgres://kl:secret@127.0.0.1:5432/test', schema: 'keyledger_read' });
+  });
+
+  it('keeps read models in SQLite for a KurrentDB event store unless told otherwise', () => {
+    const config = loadConfig({ KEYLEDGER_EVENT_STORE: 'kurrentdb://127.0.0.1:2113?tls=false' });
+    expect(config.eventStore).toEqual({ kind: 'kurrentdb', connectionString: 'kurrentdb://127.0.0.1:2113?tls=false' });
+    expect(config.readStore).toEqual({ kind: 'sqlite', path: './data/keyledger-read.db' });
+    expect(loadConfig({ KEYLEDGER_EVENT_STORE: 'esdb://127.0.0.1:2113?tls=false', KEYLEDGER_READ_STORE: 'postgres://127.0.0.1/test' }).readStore).toEqual({
+      kind: 'postgres',
+      url: 'postgres://127.0.0.1/test',
+      schema: 'keyledger_read',
+    });
+  });
+
+  it.each([
+    [{ KEYLEDGER_EVENT_STORE: 'mysql://127.0.0.1/x' }, /KEYLEDGER_EVENT_STORE: "mysql:\/\/127.0.0.1\/x" is not a store keyledger knows/],
+    [{ KEYLEDGER_EVENT_STORE: 'sqlite:' }, /sqlite: needs a file path/],
+    [{ KEYLEDGER_EVENT_STORE: 'postgres://127.0.0.1/test?schema=Bad-Name' }, /schema "Bad-Name" must be a lower-case SQL identifier/],
+    [{ KEYLEDGER_READ_STORE: 'kurrentdb://127.0.0.1:2113' }, /KEYLEDGER_READ_STORE: .* is not a read store keyledger knows/],
+    [{ PORT: 'http' }, /PORT must be a number/],
+    [{ PORT: '70000' }, /PORT must be 0 to 65535/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+  ])('refuses %j with a clear message', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never repeats a password in a message', () => {
+    expect(() => loadConfig({ KEYLEDGER_EVENT_STORE: 'mongodb://admin:hunter2@127.0.0.1/x' })).toThrow(/admin:\*\*\*@/);
+    expect(redact('postgres://kl:s3cret@host/db')).toBe('postgres://kl:***@host/db');
+  });
+});
