@@ -48,6 +48,8 @@ const CONNECT_TIMEOUT_MS = 5000;
 /** Backoff while committed rows are held back by an older transaction still running. */
 const HELD_BACK_MIN_MS = 5;
 const HELD_BACK_MAX_MS = 200;
+/** Held back this long, a subscription tells the logger: some transaction is not ending. */
+const HELD_BACK_WARN_MS = 10_000;
 /** A re-read even without a notification, in case one was lost while the listener reconnected. */
 const SAFETY_POLL_MS = 3000;
 const LISTENER_RETRY_MIN_MS = 100;
@@ -119,12 +121,16 @@ function cursorOf(position: Position): Cursor {
   };
 }
 
-/** int8 and xid8 columns are selected as text and parsed to bigint here, never through a JS number. */
+/**
+ * int8 and xid8 columns are selected as text and parsed to bigint here, never through a JS
+ * number. The aliases differ from the column names on purpose: ORDER BY resolves a bare name
+ * to an output column first, and would then sort the text ('10' < '9').
+ */
 interface EventRow {
-  transaction_id: string;
-  global_position: string;
+  tx: string;
+  gp: string;
   stream: string;
-  revision: string;
+  rev: string;
   id: string;
   type: string;
   data: JsonValue;
@@ -132,8 +138,8 @@ interface EventRow {
   recorded_at: Date;
 }
 
-const EVENT_COLUMNS = `transaction_id::text as transaction_id, global_position::text as global_position, stream,
-  revision::text as revision, id::text as id, type, data, metadata, recorded_at`;
+const EVENT_COLUMNS = `transaction_id::text as tx, global_position::text as gp, stream,
+  revision::text as rev, id::text as id, type, data, metadata, recorded_at`;
 
 function toRecorded(row: EventRow): RecordedEvent {
   return {
@@ -142,8 +148,8 @@ function toRecorded(row: EventRow): RecordedEvent {
     data: row.data,
     metadata: row.metadata,
     stream: row.stream,
-    revision: BigInt(row.revision),
-    position: toPosition(row.transaction_id, row.global_position),
+    revision: BigInt(row.rev),
+    position: toPosition(row.tx, row.gp),
     recordedAt: row.recorded_at,
   };
 }
@@ -169,19 +175,19 @@ export async function openPostgresEventStore(connectionString: string, options: 
 
   const sql = {
     lockStream: 'select pg_advisory_xact_lock(hashtext($1), hashtext($2))',
-    knownIds: `select id::text as id, stream, revision::text as revision, transaction_id::text as transaction_id, global_position::text as global_position
+    knownIds: `select id::text as id, stream, revision::text as rev, transaction_id::text as tx, global_position::text as gp
       from ${s}.events where id = any($1::uuid[])`,
-    noStream: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1) on conflict do nothing returning revision::text as revision`,
-    atRevision: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 and revision = $3::bigint returning revision::text as revision`,
-    exists: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 returning revision::text as revision`,
+    noStream: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1) on conflict do nothing returning revision::text as rev`,
+    atRevision: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 and revision = $3::bigint returning revision::text as rev`,
+    exists: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 returning revision::text as rev`,
     any: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1)
-      on conflict (stream) do update set revision = streams.revision + $2::bigint returning revision::text as revision`,
-    currentRevision: `select revision::text as revision from ${s}.streams where stream = $1`,
+      on conflict (stream) do update set revision = streams.revision + $2::bigint returning revision::text as rev`,
+    currentRevision: `select revision::text as rev from ${s}.streams where stream = $1`,
     insert: `insert into ${s}.events (stream, revision, id, type, data, metadata)
       select $1, $2::bigint + e.ord - 1, e.id, e.type, e.data::jsonb, e.metadata::jsonb
       from unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) with ordinality as e(id, type, data, metadata, ord)
       order by e.ord
-      returning transaction_id::text as transaction_id, global_position::text as global_position, revision::text as revision`,
+      returning transaction_id::text as tx, global_position::text as gp, revision::text as rev`,
     notify: 'select pg_notify($1, \'\')',
     readStream: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint order by revision`,
     page: `select ${EVENT_COLUMNS} from ${s}.events
@@ -190,7 +196,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
       order by transaction_id, global_position
       limit $3`,
     heldBack: `select exists (select 1 from ${s}.events where (transaction_id, global_position) > ($1::xid8, $2::bigint)) as held`,
-    head: `select transaction_id::text as transaction_id, global_position::text as global_position from ${s}.events
+    head: `select transaction_id::text as tx, global_position::text as gp from ${s}.events
       where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
       order by transaction_id desc, global_position desc
       limit 1`,
@@ -219,17 +225,17 @@ export async function openPostgresEventStore(connectionString: string, options: 
   /** A replay of an earlier append returns that append's result; any other reuse of an id is refused. */
   async function replayOf(client: pg.PoolClient, stream: string, ids: readonly string[]): Promise<AppendResult | undefined> {
     const rows = (
-      await client.query<{ id: string; stream: string; revision: string; transaction_id: string; global_position: string }>(sql.knownIds, [ids])
+      await client.query<{ id: string; stream: string; rev: string; tx: string; gp: string }>(sql.knownIds, [ids])
     ).rows;
     if (rows.length === 0) return undefined;
     const byId = new Map(rows.map((r) => [r.id, r]));
     const found = ids.map((id) => byId.get(id));
     const first = found[0];
     const isReplay =
-      first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && BigInt(f.revision) === BigInt(first.revision) + BigInt(i));
+      first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && BigInt(f.rev) === BigInt(first.rev) + BigInt(i));
     if (!isReplay) throw new DuplicateEventIdError(stream, ids[found.findIndex((f) => f !== undefined)]!);
     const last = found[found.length - 1]!;
-    return { nextRevision: BigInt(last.revision), position: toPosition(last.transaction_id, last.global_position) };
+    return { nextRevision: BigInt(last.rev), position: toPosition(last.tx, last.gp) };
   }
 
   /** Moves the stream's row to its new revision, or says why the expected revision does not hold. */
@@ -237,17 +243,24 @@ export async function openPostgresEventStore(connectionString: string, options: 
     const count = String(n);
     const result =
       expected === 'no_stream'
-        ? await client.query<{ revision: string }>(sql.noStream, [stream, count])
+        ? await client.query<{ rev: string }>(sql.noStream, [stream, count])
         : expected === 'exists'
-          ? await client.query<{ revision: string }>(sql.exists, [stream, count])
+          ? await client.query<{ rev: string }>(sql.exists, [stream, count])
           : expected === 'any'
-            ? await client.query<{ revision: string }>(sql.any, [stream, count])
-            : await client.query<{ revision: string }>(sql.atRevision, [stream, count, expected.toString()]);
+            ? await client.query<{ rev: string }>(sql.any, [stream, count])
+            : await client.query<{ rev: string }>(sql.atRevision, [stream, count, expected.toString()]);
     const row = result.rows[0];
-    return row === undefined ? undefined : BigInt(row.revision);
+    return row === undefined ? undefined : BigInt(row.rev);
   }
 
-  async function appendOnce(client: pg.PoolClient, stream: string, events: readonly NewEvent[], ids: readonly string[], expected: ExpectedRevision): Promise<AppendResult> {
+  async function appendOnce(
+    client: pg.PoolClient,
+    stream: string,
+    events: readonly NewEvent[],
+    ids: readonly string[],
+    payload: { data: string[]; metadata: string[] },
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
     await client.query('begin');
     try {
       // Taken before anything gives this transaction an id: the next writer of the stream gets its
@@ -262,25 +275,24 @@ export async function openPostgresEventStore(connectionString: string, options: 
       }
       const revision = await advanceStream(client, stream, expected, events.length);
       if (revision === undefined) {
-        const current = (await client.query<{ revision: string }>(sql.currentRevision, [stream])).rows[0];
-        await client.query('rollback');
-        throw new WrongExpectedRevisionError(stream, expected, current === undefined ? null : BigInt(current.revision));
+        const current = (await client.query<{ rev: string }>(sql.currentRevision, [stream])).rows[0];
+        throw new WrongExpectedRevisionError(stream, expected, current === undefined ? null : BigInt(current.rev));
       }
       const inserted = (
-        await client.query<{ transaction_id: string; global_position: string; revision: string }>(sql.insert, [
+        await client.query<{ tx: string; gp: string; rev: string }>(sql.insert, [
           stream,
           (revision - BigInt(events.length) + 1n).toString(),
           ids,
           events.map((e) => e.type),
-          events.map((e) => JSON.stringify(e.data)),
-          events.map((e) => JSON.stringify(e.metadata ?? {})),
+          payload.data,
+          payload.metadata,
         ])
       ).rows;
       // Delivered to listeners at commit, not before.
       await client.query(sql.notify, [channel]);
       await client.query('commit');
-      const last = inserted.reduce((a, b) => (BigInt(b.revision) > BigInt(a.revision) ? b : a));
-      return { nextRevision: BigInt(last.revision), position: toPosition(last.transaction_id, last.global_position) };
+      const last = inserted.reduce((a, b) => (BigInt(b.rev) > BigInt(a.rev) ? b : a));
+      return { nextRevision: BigInt(last.rev), position: toPosition(last.tx, last.gp) };
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
       throw error;
@@ -293,6 +305,12 @@ export async function openPostgresEventStore(connectionString: string, options: 
     if (stream.includes('\0')) throw new InvalidAppendError(`invalid stream name ${JSON.stringify(stream)}`);
     assertOpen();
     const ids = events.map((e) => e.id.toLowerCase());
+    let payload: { data: string[]; metadata: string[] };
+    try {
+      payload = { data: events.map((e) => JSON.stringify(e.data)), metadata: events.map((e) => JSON.stringify(e.metadata ?? {})) };
+    } catch (error) {
+      throw new InvalidAppendError(`append to ${stream}: event data is not JSON: ${(error as Error).message}`, { cause: error });
+    }
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -303,7 +321,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await appendOnce(client, stream, events, ids, expected);
+          return await appendOnce(client, stream, events, ids, payload, expected);
         } catch (error) {
           // A concurrent append of the same ids to another stream committed first: the
           // check again now sees it, and says replay or DuplicateEventIdError.
@@ -421,6 +439,8 @@ export async function openPostgresEventStore(connectionString: string, options: 
     async *#run(start: Cursor, batchSize: number): AsyncGenerator<readonly RecordedEvent[]> {
       let cursor = start;
       let backoff = 0;
+      let heldSince: number | undefined;
+      let warnedHeld = false;
       try {
         while (!this.#closed) {
           this.#notified = false;
@@ -436,9 +456,16 @@ export async function openPostgresEventStore(connectionString: string, options: 
           // A commit after the cursor that the visibility rule hides waits only on an older
           // transaction, which may append nothing and so never notify: look again soon.
           if (await hasHeldBack(cursor)) {
+            heldSince ??= Date.now();
+            if (!warnedHeld && Date.now() - heldSince > HELD_BACK_WARN_MS) {
+              warnedHeld = true;
+              logger?.warn({ schema, heldForMs: Date.now() - heldSince }, 'postgres event store: a long-running transaction is holding back a subscription');
+            }
             backoff = backoff === 0 ? HELD_BACK_MIN_MS : Math.min(backoff * 2, HELD_BACK_MAX_MS);
             await this.#wait(backoff);
           } else {
+            heldSince = undefined;
+            warnedHeld = false;
             backoff = 0;
             await this.#wait(SAFETY_POLL_MS);
           }
@@ -484,8 +511,8 @@ export async function openPostgresEventStore(connectionString: string, options: 
       return subscription;
     },
     async headPosition() {
-      const row = (await query<{ transaction_id: string; global_position: string }>(sql.head, [], 'reading the head position'))[0];
-      return row === undefined ? START : toPosition(row.transaction_id, row.global_position);
+      const row = (await query<{ tx: string; gp: string }>(sql.head, [], 'reading the head position'))[0];
+      return row === undefined ? START : toPosition(row.tx, row.gp);
     },
     async countAfter(after, cap) {
       const cursor = cursorOf(after);

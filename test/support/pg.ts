@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe, it } from 'vitest';
 
-export const PG_URL = process.env.KEYLEDGER_TEST_PG ?? 'postgres://127.0.0.1:5432/test';
+export const PG_URL = process.env.KEYLEDGER_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const PG_REQUIRED = process.env.KEYLEDGER_REQUIRE_PG === '1';
 
 let reachable: Promise<boolean> | undefined;
