@@ -1,7 +1,7 @@
 // The event-store contract: every adapter passes the same suite.
 
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DuplicateEventIdError, InvalidAppendError, WrongExpectedRevisionError } from '../../src/eventstore/errors.js';
 import type { EventStore, NewEvent, Position, RecordedEvent, Subscription } from '../../src/eventstore/port.js';
 import { START } from '../../src/eventstore/port.js';
@@ -156,7 +156,11 @@ export function describeEventStoreContract(
       await store.append(a, [e1]);
       await store.append(b, [e2]);
       await store.append(a, [e3]);
-      const all = await collectAll(store, before);
+      // PostgreSQL shows a commit once every older transaction of the cluster has ended.
+      const all = await vi.waitUntil(async () => {
+        const read = await collectAll(store, before);
+        return read.length === 3 ? read : false;
+      });
       expect(all.map((e) => e.id)).toEqual([e1.id, e2.id, e3.id]);
       for (let i = 1; i < all.length; i++) expect(all[i - 1]!.position < all[i]!.position).toBe(true);
       expect((await collectAll(store, all[0]!.position)).map((e) => e.id)).toEqual([e2.id, e3.id]);
