@@ -105,6 +105,14 @@ export class ProjectionRunner<DB extends CheckpointTables> {
     this.#projections = byName;
   }
 
+  get store(): EventStore {
+    return this.#store;
+  }
+
+  get readStore(): ReadStore<DB> {
+    return this.#readStore;
+  }
+
   get projectionNames(): string[] {
     return [...this.#projections.keys()];
   }

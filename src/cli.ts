@@ -10,6 +10,10 @@ import { createLogger, type Logger } from './logger.js';
 import { keyledgerProjections, type ReadModels } from '../projections/index.js';
 import { openReadStore } from '../projections/read-store.js';
 import { ProjectionRunner, type ProjectionStatus } from '../projections/runner.js';
+import { CommandHandler } from './commands/handler.js';
+import { Keyledger, type InitializedOrg } from './commands/keyledger.js';
+import { DomainError } from './domain/errors.js';
+import { globalId, tryDecode } from './graphql/ids.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -43,6 +47,45 @@ async function withRunner<T>(logger: Logger, work: (runner: ProjectionRunner<Rea
   } finally {
     await store.close();
   }
+}
+
+/** Runs a use case beside (or without) a gateway: the projections run so the command can read its own write. */
+async function withKeyledger<T>(logger: Logger, work: (keyledger: Keyledger) => Promise<T>): Promise<T> {
+  return withRunner(logger, async (runner) => {
+    runner.start();
+    try {
+      const commands = new CommandHandler({ store: runner.store, readYourWrites: (position) => runner.waitFor(position) });
+      return await work(new Keyledger({ commands, db: runner.readStore.db }));
+    } finally {
+      await runner.stop();
+    }
+  });
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
+  return n;
+}
+
+/** An organization as the operator names it: its UUID, or its global id from the API. */
+function orgUuid(value: string): string {
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) return value.toLowerCase();
+  const decoded = tryDecode(value, ['Organization']);
+  if (!decoded) throw new InvalidArgumentError('an organization id (a UUID, or the id the API shows)');
+  return decoded.id;
+}
+
+function initOrgText(created: InitializedOrg): string {
+  return [
+    `Created organization "${created.organization.name}"`,
+    `  organization id:   ${created.organization.id}  (API id ${globalId('Organization', created.organization.id)})`,
+    `  admin:             ${created.admin.email ?? created.admin.name} (${created.admin.id})`,
+    '',
+    'Shown once; store them now:',
+    `  API key:           ${created.apiKey.secret}`,
+    `  application key:   ${created.applicationKey.secret}`,
+  ].join('\n');
 }
 
 function statusTable(statuses: readonly ProjectionStatus[]): string {
@@ -101,6 +144,53 @@ Configuration (environment):
       }
     });
 
+  program
+    .command('init-org')
+    .description("create an organization with its first admin, API key and application key; prints the keys once")
+    .requiredOption('--name <name>', "the organization's name")
+    .requiredOption('--admin-email <email>', "the first admin's email")
+    .option('--admin-name <name>', "the first admin's name (default: the email)")
+    .option('--api-key-limit <n>', 'at most this many active API keys (default 50)', positiveInt)
+    .option('--json', 'print JSON, for scripts')
+    .action(async (options: { name: string; adminEmail: string; adminName?: string; apiKeyLimit?: number; json?: boolean }) => {
+      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const created = await withKeyledger(logger, (keyledger) =>
+        keyledger.initOrg({
+          name: options.name,
+          adminEmail: options.adminEmail,
+          ...(options.adminName === undefined ? {} : { adminName: options.adminName }),
+          ...(options.apiKeyLimit === undefined ? {} : { apiKeyLimit: options.apiKeyLimit }),
+        }),
+      );
+      if (options.json) {
+        console.log(
+          JSON.stringify(
+            {
+              organization: { id: created.organization.id, apiId: globalId('Organization', created.organization.id), name: created.organization.name, apiKeyLimit: created.organization.api_key_limit },
+              admin: { id: created.admin.id, apiId: globalId('User', created.admin.id), email: created.admin.email, name: created.admin.name, role: created.admin.role },
+              apiKey: { id: created.apiKey.credential.id, apiId: globalId('ApiKey', created.apiKey.credential.id), secret: created.apiKey.secret },
+              applicationKey: { id: created.applicationKey.credential.id, apiId: globalId('ApplicationKey', created.applicationKey.credential.id), secret: created.applicationKey.secret },
+            },
+            null,
+            2,
+          ),
+        );
+      } else {
+        console.log(initOrgText(created));
+      }
+    });
+
+  program
+    .command('set-api-key-limit')
+    .description("change an organization's limit of active API keys (keys above a lowered limit stay valid)")
+    .requiredOption('--org <id>', 'the organization (UUID or API id)', orgUuid)
+    .requiredOption('--limit <n>', 'the new limit, 1 to 10000', positiveInt)
+    .action(async (options: { org: string; limit: number }) => {
+      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const org = await withKeyledger(logger, (keyledger) => keyledger.setApiKeyLimit(options.org, options.limit));
+      console.log(`organization "${org.name}" (${org.id}): API-key limit ${org.api_key_limit}`);
+    });
+
   const projections = program.command('projections').description('inspect and rebuild the read models');
 
   projections
@@ -144,6 +234,10 @@ async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // --help and --version end here with code 0; usage mistakes were already explained by commander.
       return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof DomainError) {
+      console.error(`keyledger: ${error.code}: ${error.message}`);
+      return error.code === 'BAD_USER_INPUT' || error.code === 'BLANK_NAME' ? EXIT_USAGE : EXIT_FAILED;
     }
     if (error instanceof ConfigError || error instanceof UsageError) {
       console.error(`keyledger: ${error.message}`);

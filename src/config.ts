@@ -15,6 +15,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly logLevel: string;
+  /** On an empty store, create a first organization and print its admin's keys once. */
+  readonly bootstrap: boolean;
 }
 
 export class ConfigError extends Error {
@@ -76,6 +78,7 @@ const environment = z.object({
   KEYLEDGER_READ_STORE: z.string().trim().optional(),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: z.coerce.number({ error: 'PORT must be a number' }).int('PORT must be a whole number').min(0, 'PORT must be 0 to 65535').max(65535, 'PORT must be 0 to 65535').default(4000),
+  KEYLEDGER_BOOTSTRAP: z.enum(['true', 'false', '1', '0'], { error: 'KEYLEDGER_BOOTSTRAP must be true or false' }).default('true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
 });
 
@@ -92,6 +95,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     host: values.HOST,
     port: values.PORT,
     logLevel: values.LOG_LEVEL,
+    bootstrap: values.KEYLEDGER_BOOTSTRAP === 'true' || values.KEYLEDGER_BOOTSTRAP === '1',
   };
 }
 

@@ -11,19 +11,29 @@ import { keyledgerProjections, type ReadModels } from '../../projections/index.j
 import type { Projection } from '../../projections/projection.js';
 import { openReadStore, type ReadStore } from '../../projections/read-store.js';
 import { ProjectionRunner } from '../../projections/runner.js';
+import { CommandHandler } from '../commands/handler.js';
+import { Keyledger, type InitializedOrg } from '../commands/keyledger.js';
+import { bootstrapBanner, bootstrapIfEmpty } from './bootstrap.js';
+import { createGraphQLHandler, requestIdOf } from './graphql.js';
 
 export interface App {
   readonly store: EventStore;
   readonly readStore: ReadStore<ReadModels>;
   readonly runner: ProjectionRunner<ReadModels>;
-  /** Listens; resolves with the address once the read store is migrated and the projections run. */
-  start(): Promise<{ url: string; port: number }>;
+  readonly keyledger: Keyledger;
+  /**
+   * Listens; resolves with the address once the read store is migrated and the projections run,
+   * and with the first organization when this start created it (bootstrap on an empty store).
+   */
+  start(): Promise<{ url: string; port: number; bootstrapped: InitializedOrg | null }>;
   stop(): Promise<void>;
 }
 
 export interface AppOptions {
   readonly logger: Logger;
   readonly projections?: readonly Projection<ReadModels>[];
+  /** Where the first-run banner goes (default stdout); never the logger, since it holds secrets. */
+  readonly announce?: (text: string) => void;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -43,6 +53,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     throw error;
   }
   const runner = new ProjectionRunner<ReadModels>({ store, readStore, projections: options.projections ?? keyledgerProjections(), logger });
+  const commands = new CommandHandler({ store, readYourWrites: (position) => runner.waitFor(position) });
+  const keyledger = new Keyledger({ commands, db: readStore.db });
+  const graphql = createGraphQLHandler({ keyledger, db: readStore.db, logger });
   let server: Server | undefined;
   let started = false;
   let stopping = false;
@@ -68,6 +81,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    res.setHeader('x-request-id', requestIdOf(req));
+    if (path === '/graphql') {
+      void graphql(req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { errors: ['Method Not Allowed'] });
       return;
@@ -90,6 +108,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     store,
     readStore,
     runner,
+    keyledger,
     async start() {
       await runner.migrate();
       runner.start();
@@ -106,8 +125,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const { port } = listening.address() as AddressInfo;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       const url = `http://${host}:${port}`;
-      logger.info({ url, eventStore: describeLocation(config.eventStore), readStore: describeLocation(config.readStore) }, 'keyledger is listening');
-      return { url, port };
+      logger.info({ url, graphql: `${url}/graphql`, eventStore: describeLocation(config.eventStore), readStore: describeLocation(config.readStore) }, 'keyledger is listening');
+      const bootstrapped = config.bootstrap ? await bootstrapIfEmpty(store, keyledger) : null;
+      if (bootstrapped) {
+        logger.info({ orgId: bootstrapped.organization.id, adminId: bootstrapped.admin.id }, 'first run: created an organization and its admin');
+        (options.announce ?? ((text: string) => process.stdout.write(text)))(bootstrapBanner(bootstrapped, url));
+      }
+      return { url, port, bootstrapped };
     },
     async stop() {
       if (stopping) return;

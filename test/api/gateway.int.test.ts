@@ -18,7 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('gateway HTTP', () => {
   it('serves /health and /ready, reports its projections, and stops cleanly', async () => {
-    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'http.db')}`, PORT: '0' });
+    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'http.db')}`, PORT: '0', KEYLEDGER_BOOTSTRAP: 'false' });
     // A projection with its own tables, to see readiness follow the runner.
     const projection = streamActivityProjection() as unknown as Projection<ReadModels>;
     const app = await buildApp(config, { logger: silentLogger(), projections: [projection] });
@@ -48,7 +48,7 @@ describe('gateway HTTP', () => {
   });
 
   it('is not ready while a projection has failed', async () => {
-    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'failing.db')}`, PORT: '0' });
+    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'failing.db')}`, PORT: '0', KEYLEDGER_BOOTSTRAP: 'false' });
     const failing = streamActivityProjection({
       beforeEach: () => {
         throw new Error('broken read model');
@@ -74,7 +74,7 @@ describe('gateway HTTP', () => {
 });
 
 describe('keyledger CLI', () => {
-  const env = { KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'cli.db')}` };
+  const env = { KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'cli.db')}`, KEYLEDGER_BOOTSTRAP: 'false' };
 
   it('prints help for every command, with exit code 0', async () => {
     for (const args of [['--help'], ['serve', '--help'], ['projections', '--help'], ['projections', 'status', '--help'], ['projections', 'rebuild', '--help']]) {
@@ -111,7 +111,9 @@ describe('keyledger CLI', () => {
   it('reports projection status as JSON', async () => {
     const result = await runCli(['projections', 'status', '--json'], env);
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual([]);
+    const statuses = JSON.parse(result.stdout) as { name: string; lagEvents: number }[];
+    expect(statuses.map((s) => s.name)).toEqual(['organizations', 'principals', 'credentials']);
+    for (const s of statuses) expect(s.lagEvents).toBe(0);
   });
 
   it('serves /health until SIGTERM, then exits 0', async () => {

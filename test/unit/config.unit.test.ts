@@ -9,7 +9,9 @@ describe('configuration', () => {
       host: '127.0.0.1',
       port: 4000,
       logLevel: 'info',
+      bootstrap: true,
     });
+    expect(loadConfig({ KEYLEDGER_BOOTSTRAP: 'false' }).bootstrap).toBe(false);
   });
 
   it('puts the read models beside PostgreSQL events, in their own schema, and takes ?schema= off the URL', () => {
@@ -37,6 +39,7 @@ describe('configuration', () => {
     [{ PORT: 'http' }, /PORT must be a number/],
     [{ PORT: '70000' }, /PORT must be 0 to 65535/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ KEYLEDGER_BOOTSTRAP: 'maybe' }, /KEYLEDGER_BOOTSTRAP must be true or false/],
   ])('refuses %j with a clear message', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -1,0 +1,244 @@
+// keyledger's use cases: each mutation of the API and each operator command, as one call that
+// makes ids and secrets, runs the command on its aggregate, and returns what the caller needs
+// (the new secret exactly once). GraphQL and the CLI both call these; the rules live in the domain.
+
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { v5 as uuidv5 } from 'uuid';
+import { OPERATOR, type Actor } from '../domain/actor.js';
+import { DomainError, notFound } from '../domain/errors.js';
+import { parseEmail } from '../domain/principal.js';
+import { issueSecret } from '../domain/secrets.js';
+import type { CredentialsTable, PrincipalsTable, OrganizationsTable } from '../../projections/tables.js';
+import type { ReadModels } from '../../projections/index.js';
+import { Organization, Principal } from './aggregates.js';
+import type { CommandHandler } from './handler.js';
+
+export interface IssuedCredential {
+  readonly credential: CredentialsTable;
+  /** Returned once, here; never stored or shown again. */
+  readonly secret: string;
+}
+
+export interface InitializedOrg {
+  readonly organization: OrganizationsTable;
+  readonly admin: PrincipalsTable;
+  readonly apiKey: IssuedCredential;
+  readonly applicationKey: IssuedCredential;
+}
+
+/**
+ * A user's id follows from its org and email, so that "one user per email in an org" is decided
+ * by the principal stream itself (appended with no_stream), without a cross-stream lookup.
+ */
+export function userPrincipalId(orgId: string, email: string): string {
+  return uuidv5(parseEmail(email), orgId);
+}
+
+export class Keyledger {
+  readonly #commands: CommandHandler;
+  readonly #db: Kysely<ReadModels>;
+  readonly #now: () => Date;
+
+  constructor(options: { commands: CommandHandler; db: Kysely<ReadModels>; now?: () => Date }) {
+    this.#commands = options.commands;
+    this.#db = options.db;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  // ── operator (command line) ──────────────────────────────────────────────
+
+  async initOrg(input: { name: string; adminEmail: string; adminName?: string; apiKeyLimit?: number; requestId?: string }): Promise<InitializedOrg> {
+    const orgId = randomUUID();
+    const adminId = userPrincipalId(orgId, input.adminEmail);
+    const apiKey = issueSecret('API_KEY');
+    const apiKeyId = randomUUID();
+    const requestId = input.requestId ?? randomUUID();
+    await this.#commands.execute(
+      Organization,
+      orgId,
+      {
+        type: 'CreateOrganization',
+        orgId,
+        name: input.name,
+        ...(input.apiKeyLimit === undefined ? {} : { apiKeyLimit: input.apiKeyLimit }),
+        firstApiKey: { keyId: apiKeyId, name: 'Default API key', digest: apiKey.digest, last4: apiKey.last4 },
+        createdBy: adminId,
+      },
+      OPERATOR,
+      requestId,
+    );
+    await this.#commands.execute(
+      Principal,
+      adminId,
+      { type: 'InviteUser', principalId: adminId, orgId, email: input.adminEmail, name: input.adminName ?? input.adminEmail, role: 'admin' },
+      OPERATOR,
+      requestId,
+    );
+    const applicationKey = await this.#issueApplicationKey(OPERATOR, adminId, { name: 'Default application key', scopes: null, expiresAt: null }, requestId);
+    return {
+      organization: await this.organization(orgId),
+      admin: await this.principal(adminId),
+      apiKey: { credential: await this.credential(apiKeyId), secret: apiKey.secret },
+      applicationKey,
+    };
+  }
+
+  async setApiKeyLimit(orgId: string, apiKeyLimit: number): Promise<OrganizationsTable> {
+    await this.#commands.execute(Organization, orgId, { type: 'ChangeApiKeyLimit', apiKeyLimit }, OPERATOR);
+    return this.organization(orgId);
+  }
+
+  // ── API keys and client tokens (the org stream) ──────────────────────────
+
+  async createApiKey(actor: Actor, input: { name: string }, requestId?: string): Promise<IssuedCredential> {
+    const orgId = this.#orgOf(actor);
+    const keyId = randomUUID();
+    const issued = issueSecret('API_KEY');
+    await this.#commands.execute(Organization, orgId, { type: 'CreateApiKey', keyId, name: input.name, digest: issued.digest, last4: issued.last4 }, actor, requestId);
+    return { credential: await this.credential(keyId), secret: issued.secret };
+  }
+
+  async renameApiKey(actor: Actor, input: { id: string; name: string }, requestId?: string): Promise<CredentialsTable> {
+    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RenameApiKey', keyId: input.id, name: input.name }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  async revokeApiKey(actor: Actor, input: { id: string }, requestId?: string): Promise<CredentialsTable> {
+    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RevokeApiKey', keyId: input.id }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  async createClientToken(actor: Actor, input: { name: string; allowedOrigins: readonly string[] }, requestId?: string): Promise<IssuedCredential> {
+    const tokenId = randomUUID();
+    const issued = issueSecret('CLIENT_TOKEN');
+    await this.#commands.execute(
+      Organization,
+      this.#orgOf(actor),
+      { type: 'CreateClientToken', tokenId, name: input.name, allowedOrigins: input.allowedOrigins, digest: issued.digest, last4: issued.last4 },
+      actor,
+      requestId,
+    );
+    return { credential: await this.credential(tokenId), secret: issued.secret };
+  }
+
+  async renameClientToken(actor: Actor, input: { id: string; name: string }, requestId?: string): Promise<CredentialsTable> {
+    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RenameClientToken', tokenId: input.id, name: input.name }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  async revokeClientToken(actor: Actor, input: { id: string }, requestId?: string): Promise<CredentialsTable> {
+    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RevokeClientToken', tokenId: input.id }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  // ── principals and their application keys (principal streams) ───────────
+
+  async createApplicationKey(
+    actor: Actor,
+    input: { name: string; ownerId?: string | null; scopes: readonly string[] | null; expiresAt: Date | null },
+    requestId?: string,
+  ): Promise<IssuedCredential> {
+    const ownerId = input.ownerId ?? (actor.kind === 'principal' ? actor.principalId : null);
+    if (ownerId === null) throw new DomainError('BAD_USER_INPUT', 'ownerId is required', 'ownerId');
+    return this.#issueApplicationKey(actor, ownerId, input, requestId);
+  }
+
+  async scopeApplicationKey(actor: Actor, input: { id: string; scopes: readonly string[] | null }, requestId?: string): Promise<CredentialsTable> {
+    const ownerId = await this.#applicationKeyOwner(actor, input.id);
+    await this.#commands.execute(Principal, ownerId, { type: 'ScopeApplicationKey', keyId: input.id, scopes: input.scopes }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  async renameApplicationKey(actor: Actor, input: { id: string; name: string }, requestId?: string): Promise<CredentialsTable> {
+    const ownerId = await this.#applicationKeyOwner(actor, input.id);
+    await this.#commands.execute(Principal, ownerId, { type: 'RenameApplicationKey', keyId: input.id, name: input.name }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  async revokeApplicationKey(actor: Actor, input: { id: string }, requestId?: string): Promise<CredentialsTable> {
+    const ownerId = await this.#applicationKeyOwner(actor, input.id);
+    await this.#commands.execute(Principal, ownerId, { type: 'RevokeApplicationKey', keyId: input.id }, actor, requestId);
+    return this.credential(input.id);
+  }
+
+  async inviteUser(actor: Actor, input: { email: string; name?: string | null; role: string }, requestId?: string): Promise<PrincipalsTable> {
+    const orgId = this.#orgOf(actor);
+    const principalId = userPrincipalId(orgId, input.email);
+    await this.#commands.execute(
+      Principal,
+      principalId,
+      { type: 'InviteUser', principalId, orgId, email: input.email, name: input.name ?? input.email, role: input.role },
+      actor,
+      requestId,
+    );
+    return this.principal(principalId);
+  }
+
+  async createServiceAccount(actor: Actor, input: { name: string; role: string }, requestId?: string): Promise<PrincipalsTable> {
+    const orgId = this.#orgOf(actor);
+    const principalId = randomUUID();
+    await this.#commands.execute(Principal, principalId, { type: 'CreateServiceAccount', principalId, orgId, name: input.name, role: input.role }, actor, requestId);
+    return this.principal(principalId);
+  }
+
+  async changeRole(actor: Actor, input: { principalId: string; role: string }, requestId?: string): Promise<PrincipalsTable> {
+    await this.#commands.execute(Principal, input.principalId, { type: 'ChangeRole', role: input.role }, actor, requestId);
+    return this.principal(input.principalId);
+  }
+
+  async disablePrincipal(actor: Actor, input: { principalId: string }, requestId?: string): Promise<PrincipalsTable> {
+    await this.#commands.execute(Principal, input.principalId, { type: 'DisablePrincipal' }, actor, requestId);
+    return this.principal(input.principalId);
+  }
+
+  // ── reads of what a command just wrote ───────────────────────────────────
+
+  async organization(orgId: string): Promise<OrganizationsTable> {
+    const row = await this.#db.selectFrom('organizations').selectAll().where('id', '=', orgId).executeTakeFirst();
+    if (!row) throw notFound('organization');
+    return row;
+  }
+
+  async principal(principalId: string): Promise<PrincipalsTable> {
+    const row = await this.#db.selectFrom('principals').selectAll().where('id', '=', principalId).executeTakeFirst();
+    if (!row) throw notFound('principal');
+    return row;
+  }
+
+  async credential(id: string): Promise<CredentialsTable> {
+    const row = await this.#db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound('credential');
+    return row;
+  }
+
+  async #issueApplicationKey(
+    actor: Actor,
+    ownerId: string,
+    input: { name: string; scopes: readonly string[] | null; expiresAt: Date | null },
+    requestId?: string,
+  ): Promise<IssuedCredential> {
+    const keyId = randomUUID();
+    const issued = issueSecret('APPLICATION_KEY');
+    await this.#commands.execute(
+      Principal,
+      ownerId,
+      { type: 'CreateApplicationKey', keyId, name: input.name, scopes: input.scopes, expiresAt: input.expiresAt, now: this.#now(), digest: issued.digest, last4: issued.last4 },
+      actor,
+      requestId,
+    );
+    return { credential: await this.credential(keyId), secret: issued.secret };
+  }
+
+  /** The stream of an application key is its owner's; a key of another org does not exist (R20). */
+  async #applicationKeyOwner(actor: Actor, keyId: string): Promise<string> {
+    const row = await this.#db.selectFrom('credentials').select(['owner_id', 'org_id']).where('id', '=', keyId).where('kind', '=', 'APPLICATION_KEY').executeTakeFirst();
+    if (!row || row.owner_id === null || (actor.kind === 'principal' && row.org_id !== actor.orgId)) throw notFound('application key');
+    return row.owner_id;
+  }
+
+  #orgOf(actor: Actor): string {
+    if (actor.kind === 'operator') throw new DomainError('BAD_USER_INPUT', 'an operator acts on an organization through the command line');
+    return actor.orgId;
+  }
+}

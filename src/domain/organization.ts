@@ -1,0 +1,231 @@
+// The organization aggregate (stream `org-{orgId}`): its API-key limit, its API keys and its
+// client tokens. Org-wide invariants (R1-R3, R11) hold because they are decided on this one
+// stream and appended with its expected revision.
+
+import { requirePermission, requireSameOrg, type Actor } from './actor.js';
+import { DomainError, notFound } from './errors.js';
+import { parseName } from './names.js';
+
+export const DEFAULT_API_KEY_LIMIT = 50;
+export const MAX_API_KEY_LIMIT = 10_000;
+export const MAX_ALLOWED_ORIGINS = 50;
+
+export type RevocationReason = 'REVOKED' | 'OWNER_DISABLED' | 'ROTATED';
+
+export type OrganizationEvent =
+  | { type: 'OrganizationCreated'; data: { orgId: string; name: string; apiKeyLimit: number } }
+  | { type: 'ApiKeyLimitChanged'; data: { orgId: string; apiKeyLimit: number; previousLimit: number } }
+  | { type: 'ApiKeyCreated'; data: { orgId: string; keyId: string; name: string; digest: string; last4: string; createdBy: string | null } }
+  | { type: 'ApiKeyRenamed'; data: { orgId: string; keyId: string; name: string; previousName: string } }
+  | { type: 'ApiKeyRevoked'; data: { orgId: string; keyId: string; reason: RevocationReason } }
+  | {
+      type: 'ClientTokenCreated';
+      data: { orgId: string; tokenId: string; name: string; digest: string; last4: string; allowedOrigins: string[]; createdBy: string | null };
+    }
+  | { type: 'ClientTokenRenamed'; data: { orgId: string; tokenId: string; name: string; previousName: string } }
+  | { type: 'ClientTokenRevoked'; data: { orgId: string; tokenId: string; reason: RevocationReason } };
+
+export type OrganizationEventType = OrganizationEvent['type'];
+
+interface OrgCredential {
+  readonly id: string;
+  readonly name: string;
+  readonly nameKey: string;
+  readonly active: boolean;
+}
+
+export type OrganizationState =
+  | { readonly exists: false }
+  | {
+      readonly exists: true;
+      readonly orgId: string;
+      readonly name: string;
+      readonly apiKeyLimit: number;
+      readonly apiKeys: ReadonlyMap<string, OrgCredential>;
+      readonly clientTokens: ReadonlyMap<string, OrgCredential>;
+    };
+
+export const initialOrganizationState: OrganizationState = { exists: false };
+
+function withCredential(map: ReadonlyMap<string, OrgCredential>, credential: OrgCredential): Map<string, OrgCredential> {
+  return new Map(map).set(credential.id, credential);
+}
+
+function renamed(map: ReadonlyMap<string, OrgCredential>, id: string, name: string): Map<string, OrgCredential> {
+  const current = map.get(id);
+  return current ? withCredential(map, { ...current, name, nameKey: parseName(name).key }) : new Map(map);
+}
+
+function revoked(map: ReadonlyMap<string, OrgCredential>, id: string): Map<string, OrgCredential> {
+  const current = map.get(id);
+  return current ? withCredential(map, { ...current, active: false }) : new Map(map);
+}
+
+export function evolveOrganization(state: OrganizationState, event: OrganizationEvent): OrganizationState {
+  if (event.type === 'OrganizationCreated') {
+    return { exists: true, orgId: event.data.orgId, name: event.data.name, apiKeyLimit: event.data.apiKeyLimit, apiKeys: new Map(), clientTokens: new Map() };
+  }
+  if (!state.exists) return state;
+  switch (event.type) {
+    case 'ApiKeyLimitChanged':
+      return { ...state, apiKeyLimit: event.data.apiKeyLimit };
+    case 'ApiKeyCreated':
+      return { ...state, apiKeys: withCredential(state.apiKeys, { id: event.data.keyId, name: event.data.name, nameKey: parseName(event.data.name).key, active: true }) };
+    case 'ApiKeyRenamed':
+      return { ...state, apiKeys: renamed(state.apiKeys, event.data.keyId, event.data.name) };
+    case 'ApiKeyRevoked':
+      return { ...state, apiKeys: revoked(state.apiKeys, event.data.keyId) };
+    case 'ClientTokenCreated':
+      return {
+        ...state,
+        clientTokens: withCredential(state.clientTokens, { id: event.data.tokenId, name: event.data.name, nameKey: parseName(event.data.name).key, active: true }),
+      };
+    case 'ClientTokenRenamed':
+      return { ...state, clientTokens: renamed(state.clientTokens, event.data.tokenId, event.data.name) };
+    case 'ClientTokenRevoked':
+      return { ...state, clientTokens: revoked(state.clientTokens, event.data.tokenId) };
+  }
+}
+
+export interface NewSecret {
+  readonly digest: string;
+  readonly last4: string;
+}
+
+export type OrganizationCommand =
+  | { type: 'CreateOrganization'; orgId: string; name: string; apiKeyLimit?: number; firstApiKey: { keyId: string; name: string } & NewSecret; createdBy: string | null }
+  | { type: 'ChangeApiKeyLimit'; apiKeyLimit: number }
+  | ({ type: 'CreateApiKey'; keyId: string; name: string } & NewSecret)
+  | { type: 'RenameApiKey'; keyId: string; name: string }
+  | { type: 'RevokeApiKey'; keyId: string }
+  | ({ type: 'CreateClientToken'; tokenId: string; name: string; allowedOrigins: readonly string[] } & NewSecret)
+  | { type: 'RenameClientToken'; tokenId: string; name: string }
+  | { type: 'RevokeClientToken'; tokenId: string };
+
+type ExistingOrg = Extract<OrganizationState, { exists: true }>;
+
+function activeCount(map: ReadonlyMap<string, OrgCredential>): number {
+  let n = 0;
+  for (const c of map.values()) if (c.active) n++;
+  return n;
+}
+
+/** R3: unique among the org's active credentials of one kind, after trimming and case-folding. */
+function requireFreeName(map: ReadonlyMap<string, OrgCredential>, nameKey: string, except?: string): void {
+  for (const c of map.values()) {
+    if (c.active && c.nameKey === nameKey && c.id !== except) throw new DomainError('NAME_TAKEN', 'an active key of this kind already has this name', 'name');
+  }
+}
+
+function requireActive(map: ReadonlyMap<string, OrgCredential>, id: string, what: string): OrgCredential {
+  const credential = map.get(id);
+  if (!credential) throw notFound(what);
+  if (!credential.active) throw new DomainError('ALREADY_REVOKED', `${what} is revoked; a revoked credential cannot be changed or restored`);
+  return credential;
+}
+
+export function parseApiKeyLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_API_KEY_LIMIT) {
+    throw new DomainError('BAD_USER_INPUT', `the API-key limit must be a whole number from 1 to ${MAX_API_KEY_LIMIT}`, 'apiKeyLimit');
+  }
+  return limit;
+}
+
+/** Origins as browsers send them: scheme, host and port, nothing else. */
+export function parseAllowedOrigins(origins: readonly string[]): string[] {
+  if (origins.length > MAX_ALLOWED_ORIGINS) throw new DomainError('BAD_USER_INPUT', `at most ${MAX_ALLOWED_ORIGINS} allowed origins`, 'allowedOrigins');
+  const parsed = origins.map((raw) => {
+    let url: URL;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      throw new DomainError('BAD_USER_INPUT', `${JSON.stringify(raw)} is not an origin such as https://app.example.com`, 'allowedOrigins');
+    }
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw.trim().replace(/\/$/, '').toLowerCase()) {
+      throw new DomainError('BAD_USER_INPUT', `${JSON.stringify(raw)} is not an origin such as https://app.example.com (scheme, host and port only)`, 'allowedOrigins');
+    }
+    return url.origin;
+  });
+  if (new Set(parsed).size !== parsed.length) throw new DomainError('BAD_USER_INPUT', 'allowed origins are listed twice', 'allowedOrigins');
+  return parsed;
+}
+
+function existing(state: OrganizationState, actor: Actor): ExistingOrg {
+  if (!state.exists) throw notFound('organization');
+  requireSameOrg(actor, state.orgId, 'organization');
+  return state;
+}
+
+export function decideOrganization(command: OrganizationCommand, state: OrganizationState, actor: Actor): OrganizationEvent[] {
+  if (command.type === 'CreateOrganization') {
+    if (actor.kind !== 'operator') throw new DomainError('FORBIDDEN', 'organizations are created by an operator');
+    if (state.exists) throw new DomainError('CONFLICT', 'this organization exists already');
+    const name = parseName(command.name);
+    const keyName = parseName(command.firstApiKey.name);
+    const apiKeyLimit = parseApiKeyLimit(command.apiKeyLimit ?? DEFAULT_API_KEY_LIMIT);
+    const { keyId, digest, last4 } = command.firstApiKey;
+    return [
+      { type: 'OrganizationCreated', data: { orgId: command.orgId, name: name.display, apiKeyLimit } },
+      // R1: an organization starts with one API key.
+      { type: 'ApiKeyCreated', data: { orgId: command.orgId, keyId, name: keyName.display, digest, last4, createdBy: command.createdBy } },
+    ];
+  }
+  const org = existing(state, actor);
+  const orgId = org.orgId;
+  const createdBy = actor.kind === 'principal' ? actor.principalId : null;
+  switch (command.type) {
+    case 'ChangeApiKeyLimit': {
+      if (actor.kind !== 'operator') throw new DomainError('FORBIDDEN', "an organization's API-key limit is changed by an operator");
+      const apiKeyLimit = parseApiKeyLimit(command.apiKeyLimit);
+      if (apiKeyLimit === org.apiKeyLimit) return [];
+      return [{ type: 'ApiKeyLimitChanged', data: { orgId, apiKeyLimit, previousLimit: org.apiKeyLimit } }];
+    }
+    case 'CreateApiKey': {
+      requirePermission(actor, 'api_keys_write');
+      const name = parseName(command.name);
+      requireFreeName(org.apiKeys, name.key);
+      // R2: at most apiKeyLimit active API keys.
+      if (activeCount(org.apiKeys) >= org.apiKeyLimit) {
+        throw new DomainError('API_KEY_LIMIT', `this organization has its limit of ${org.apiKeyLimit} active API keys; revoke one or ask an operator to raise the limit`);
+      }
+      return [{ type: 'ApiKeyCreated', data: { orgId, keyId: command.keyId, name: name.display, digest: command.digest, last4: command.last4, createdBy } }];
+    }
+    case 'RenameApiKey': {
+      requirePermission(actor, 'api_keys_write');
+      const key = requireActive(org.apiKeys, command.keyId, 'API key');
+      const name = parseName(command.name);
+      requireFreeName(org.apiKeys, name.key, key.id);
+      if (name.display === key.name) return [];
+      return [{ type: 'ApiKeyRenamed', data: { orgId, keyId: key.id, name: name.display, previousName: key.name } }];
+    }
+    case 'RevokeApiKey': {
+      requirePermission(actor, 'api_keys_delete');
+      const key = requireActive(org.apiKeys, command.keyId, 'API key');
+      // R1: an organization keeps at least one active API key.
+      if (activeCount(org.apiKeys) <= 1) throw new DomainError('LAST_API_KEY', "this is the organization's last active API key; create another before revoking it");
+      return [{ type: 'ApiKeyRevoked', data: { orgId, keyId: key.id, reason: 'REVOKED' } }];
+    }
+    case 'CreateClientToken': {
+      requirePermission(actor, 'client_tokens_write');
+      const name = parseName(command.name);
+      requireFreeName(org.clientTokens, name.key);
+      const allowedOrigins = parseAllowedOrigins(command.allowedOrigins);
+      return [
+        { type: 'ClientTokenCreated', data: { orgId, tokenId: command.tokenId, name: name.display, digest: command.digest, last4: command.last4, allowedOrigins, createdBy } },
+      ];
+    }
+    case 'RenameClientToken': {
+      requirePermission(actor, 'client_tokens_write');
+      const token = requireActive(org.clientTokens, command.tokenId, 'client token');
+      const name = parseName(command.name);
+      requireFreeName(org.clientTokens, name.key, token.id);
+      if (name.display === token.name) return [];
+      return [{ type: 'ClientTokenRenamed', data: { orgId, tokenId: token.id, name: name.display, previousName: token.name } }];
+    }
+    case 'RevokeClientToken': {
+      requirePermission(actor, 'client_tokens_write');
+      const token = requireActive(org.clientTokens, command.tokenId, 'client token');
+      return [{ type: 'ClientTokenRevoked', data: { orgId, tokenId: token.id, reason: 'REVOKED' } }];
+    }
+  }
+}

@@ -1,0 +1,58 @@
+// The Pothos schema builder and its plugins; types live in `types/`, one module each.
+
+import SchemaBuilder from '@pothos/core';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
+import type { Permission } from '../domain/permissions.js';
+import type { GraphQLContext } from './context.js';
+import { badUserInput, forbidden, unauthenticated } from './errors.js';
+
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  AuthScopes: {
+    authenticated: boolean;
+    permission: Permission;
+  };
+  Scalars: {
+    DateTime: { Input: Date; Output: string };
+  };
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: true;
+  Connection: { totalCount: number };
+}>({
+  plugins: [ScopeAuthPlugin, RelayPlugin, DataloaderPlugin, ValidationPlugin],
+  defaultFieldNullability: false,
+  defaultInputFieldRequiredness: true,
+  scopeAuth: {
+    authScopes: (context) => ({
+      authenticated: context.auth.ok,
+      permission: (permission: Permission) => context.auth.ok && context.auth.actor.permissions.has(permission),
+    }),
+    // R21: no (valid) credentials is 401; a valid credential without the permission is 403.
+    unauthorizedError: (_parent, context, _info, result) =>
+      context.auth.ok ? forbidden(result.message.replace(/^Not authorized/, 'this credential lacks the permission')) : unauthenticated(context.auth.reason),
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    // `node` is defined in types/node.ts: an unknown, foreign or malformed id is NOT_FOUND (R20).
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+  },
+  validation: {
+    validationError: (failure) => {
+      const issue = failure.issues[0];
+      const field = issue?.path?.map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.') ?? 'input';
+      return badUserInput(`${field}: ${issue?.message ?? 'invalid value'}`, field);
+    },
+  },
+});
+
+builder.globalConnectionField('totalCount', (t) =>
+  t.int({ description: 'How many match the filter, over all pages.', resolve: (connection) => connection.totalCount }),
+);
+
+builder.queryType({});
+builder.mutationType({});

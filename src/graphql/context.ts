@@ -1,0 +1,17 @@
+// What every resolver gets: who is asking (or why nobody is), the use cases and the read store.
+
+import type { Kysely } from 'kysely';
+import type { Keyledger } from '../commands/keyledger.js';
+import type { PrincipalActor } from '../domain/actor.js';
+import type { ReadModels } from '../../projections/index.js';
+
+export type Authentication = { readonly ok: true; readonly actor: PrincipalActor } | { readonly ok: false; readonly reason: string };
+
+export interface GraphQLContext {
+  readonly requestId: string;
+  readonly auth: Authentication;
+  readonly keyledger: Keyledger;
+  readonly db: Kysely<ReadModels>;
+  /** The request's clock reading: expiry is judged against it. */
+  readonly now: Date;
+}

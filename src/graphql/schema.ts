@@ -1,0 +1,16 @@
+// The schema: every module, built once.
+
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.js';
+import './types/scalars.js';
+import './types/principals.js';
+import './types/credentials.js';
+import './types/organization.js';
+import './types/node.js';
+
+export const schema: GraphQLSchema = builder.toSchema();
+
+/** The schema as checked in at schema/schema.graphql. */
+export function printedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}
