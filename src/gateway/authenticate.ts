@@ -12,12 +12,17 @@ import type { ReadModels } from '../../projections/index.js';
 export interface PresentedCredentials {
   readonly apiKey: string | null;
   readonly applicationKey: string | null;
+  /** A browser's Origin, when the request came from a page of another origin. */
+  readonly foreignOrigin: string | null;
 }
 
 type HeaderBag = { get(name: string): string | null };
 
-/** `X-API-Key` / `X-Application-Key`, or their `DD-` aliases. */
-export function credentialsFromHeaders(headers: HeaderBag): PresentedCredentials {
+/**
+ * `X-API-Key` / `X-Application-Key`, or their `DD-` aliases. An `Origin` other than the
+ * gateway's own marks a browser page of another site (GraphiQL, served here, is same-origin).
+ */
+export function credentialsFromHeaders(headers: HeaderBag, ownOrigin: string): PresentedCredentials {
   const first = (...names: string[]) => {
     for (const name of names) {
       const value = headers.get(name)?.trim();
@@ -25,7 +30,12 @@ export function credentialsFromHeaders(headers: HeaderBag): PresentedCredentials
     }
     return null;
   };
-  return { apiKey: first('x-api-key', 'dd-api-key'), applicationKey: first('x-application-key', 'dd-application-key') };
+  const origin = headers.get('origin');
+  return {
+    apiKey: first('x-api-key', 'dd-api-key'),
+    applicationKey: first('x-application-key', 'dd-application-key'),
+    foreignOrigin: origin && origin !== 'null' && origin !== ownOrigin ? origin : null,
+  };
 }
 
 const fail = (reason: string): Authentication => ({ ok: false, reason });
@@ -37,6 +47,10 @@ export async function authenticate(presented: PresentedCredentials, db: Kysely<R
   const appKind = applicationKey === null ? null : recognizeSecret(applicationKey);
   if (apiKind === 'CLIENT_TOKEN' || appKind === 'CLIENT_TOKEN') return fail('client tokens authenticate browser intake only, never the API (R11)');
   if (apiKey !== null && apiKind !== 'API_KEY') return fail('X-API-Key does not hold a valid API key');
+  // R12: an API key in a page of another site is exposed to everyone who loads it.
+  if (presented.foreignOrigin !== null && apiKey !== null) {
+    return { ok: false, code: 'API_KEY_IN_BROWSER', reason: 'API keys cannot be used from a browser page of another origin; browsers use client tokens (R12)' };
+  }
   if (applicationKey !== null && appKind !== 'APPLICATION_KEY') return fail('X-Application-Key does not hold a valid application key');
   if (apiKey === null) return fail('an application key needs an API key of the same organization (X-API-Key)');
   if (applicationKey === null) return fail('an API key alone does not open the GraphQL API: send an application key too (X-Application-Key) (R4)');

@@ -52,7 +52,7 @@ export function createGraphQLHandler(options: { keyledger: Keyledger; db: Kysely
         now,
         keyledger,
         db,
-        auth: await authenticate(credentialsFromHeaders(request.headers), db, now),
+        auth: await authenticate(credentialsFromHeaders(request.headers, new URL(request.url).origin), db, now),
       };
     },
     maskedErrors: {

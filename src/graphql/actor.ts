@@ -5,6 +5,6 @@ import type { GraphQLContext } from './context.js';
 import { unauthenticated } from './errors.js';
 
 export function actorOf(context: GraphQLContext): PrincipalActor {
-  if (!context.auth.ok) throw unauthenticated(context.auth.reason);
+  if (!context.auth.ok) throw unauthenticated(context.auth.reason, context.auth.code);
   return context.auth.actor;
 }

@@ -32,7 +32,7 @@ export const builder = new SchemaBuilder<{
     }),
     // R21: no (valid) credentials is 401; a valid credential without the permission is 403.
     unauthorizedError: (_parent, context, _info, result) =>
-      context.auth.ok ? forbidden(result.message.replace(/^Not authorized/, 'this credential lacks the permission')) : unauthenticated(context.auth.reason),
+      context.auth.ok ? forbidden(result.message.replace(/^Not authorized/, 'this credential lacks the permission')) : unauthenticated(context.auth.reason, context.auth.code),
   },
   relay: {
     clientMutationId: 'omit',

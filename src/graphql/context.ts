@@ -5,7 +5,9 @@ import type { Keyledger } from '../commands/keyledger.js';
 import type { PrincipalActor } from '../domain/actor.js';
 import type { ReadModels } from '../../projections/index.js';
 
-export type Authentication = { readonly ok: true; readonly actor: PrincipalActor } | { readonly ok: false; readonly reason: string };
+export type Authentication =
+  | { readonly ok: true; readonly actor: PrincipalActor }
+  | { readonly ok: false; readonly reason: string; readonly code?: 'UNAUTHENTICATED' | 'API_KEY_IN_BROWSER' };
 
 export interface GraphQLContext {
   readonly requestId: string;

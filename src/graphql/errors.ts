@@ -7,6 +7,7 @@ import { DomainError, type DomainErrorCode } from '../domain/errors.js';
 const HTTP_STATUS: Partial<Record<DomainErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  API_KEY_IN_BROWSER: 403,
 };
 
 export function graphQLErrorOf(error: DomainError): GraphQLError {
@@ -21,7 +22,8 @@ export function graphQLErrorOf(error: DomainError): GraphQLError {
   });
 }
 
-export const unauthenticated = (reason: string): GraphQLError => graphQLErrorOf(new DomainError('UNAUTHENTICATED', reason));
+export const unauthenticated = (reason: string, code: 'UNAUTHENTICATED' | 'API_KEY_IN_BROWSER' = 'UNAUTHENTICATED'): GraphQLError =>
+  graphQLErrorOf(new DomainError(code, reason));
 export const forbidden = (reason: string): GraphQLError => graphQLErrorOf(new DomainError('FORBIDDEN', reason));
 export const badUserInput = (message: string, field: string): GraphQLError => graphQLErrorOf(new DomainError('BAD_USER_INPUT', message, field));
 export const notFound = (what: string): GraphQLError => graphQLErrorOf(new DomainError('NOT_FOUND', `${what} not found`));

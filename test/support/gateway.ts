@@ -1,0 +1,145 @@
+// A running gateway for API tests: a fresh store (SQLite, or PostgreSQL schemas), a first
+// organization made by the operator, and a client that speaks GraphQL over HTTP with typed
+// documents. Every secret the tests see is remembered, and `close()` fails if any of them
+// reached the event store, the read store or the log.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type GraphQLFormattedError } from 'graphql';
+import { loadConfig } from '../../src/config.js';
+import type { InitializedOrg } from '../../src/commands/keyledger.js';
+import { buildApp, type App } from '../../src/gateway/app.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestSchema, PG_URL } from './pg.js';
+
+export interface Credentials {
+  readonly apiKey: string;
+  readonly applicationKey: string;
+}
+
+export interface Answer<R> {
+  readonly status: number;
+  readonly data: R | null | undefined;
+  readonly errors: readonly GraphQLFormattedError[] | undefined;
+  /** The first error's extensions.code. */
+  readonly code: string | undefined;
+}
+
+const SECRET = /klk_(?:api|app|pub)_[0-9A-Za-z]{38}/g;
+
+export interface TestGateway {
+  readonly url: string;
+  readonly app: App;
+  readonly org: InitializedOrg;
+  /** The first admin's keys. */
+  readonly admin: Credentials;
+  /** Every secret seen in a response or made by the operator. */
+  readonly secrets: Set<string>;
+  readonly logs: string[];
+  call<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V, credentials?: Credentials | Record<string, string> | null): Promise<Answer<R>>;
+  /** Another organization on the same gateway, made by the operator. */
+  newOrg(): Promise<{ org: InitializedOrg; admin: Credentials }>;
+  /** Events in the store: a refused command must not change it. */
+  eventCount(): Promise<number>;
+  /** Read-store statements so far (for query-cost tests). */
+  statements(): number;
+  close(): Promise<void>;
+}
+
+export async function startGateway(options: { store?: 'sqlite' | 'postgres'; logLevel?: string } = {}): Promise<TestGateway> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  const logger = createLogger({ level: options.logLevel ?? 'debug', destination: sink });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let env: Record<string, string>;
+  let sqliteFile: string | null = null;
+  if (options.store === 'postgres') {
+    const events = await createTestSchema('kl_api_events');
+    const reads = await createTestSchema('kl_api_reads');
+    cleanups.push(() => events.drop(), () => reads.drop());
+    env = { KEYLEDGER_EVENT_STORE: `${PG_URL}?schema=${events.schema}`, KEYLEDGER_READ_STORE: `${PG_URL}?schema=${reads.schema}` };
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'keyledger-api-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    sqliteFile = join(dir, 'keyledger.db');
+    env = { KEYLEDGER_EVENT_STORE: `sqlite:${sqliteFile}` };
+  }
+  const app = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
+  const { url } = await app.start();
+  const secrets = new Set<string>();
+  const remember = (text: string) => {
+    for (const match of text.matchAll(SECRET)) secrets.add(match[0]);
+  };
+
+  async function newOrg(): Promise<{ org: InitializedOrg; admin: Credentials }> {
+    const created = await app.keyledger.initOrg({ name: `Org ${randomBytes(3).toString('hex')}`, adminEmail: 'admin@example.test', adminName: 'Ada Admin' });
+    remember(created.apiKey.secret);
+    remember(created.applicationKey.secret);
+    return { org: created, admin: { apiKey: created.apiKey.secret, applicationKey: created.applicationKey.secret } };
+  }
+  const { org, admin } = await newOrg();
+
+  return {
+    url,
+    app,
+    org,
+    admin,
+    secrets,
+    logs,
+    newOrg,
+    async call(document, variables, credentials = admin) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+      if (credentials && 'apiKey' in credentials && 'applicationKey' in credentials && typeof credentials.apiKey === 'string') {
+        headers['x-api-key'] = credentials.apiKey;
+        headers['x-application-key'] = String(credentials.applicationKey);
+      } else if (credentials) {
+        Object.assign(headers, credentials);
+      }
+      const response = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: print(document), variables }) });
+      const text = await response.text();
+      remember(text);
+      const body = JSON.parse(text) as { data?: unknown; errors?: GraphQLFormattedError[] };
+      return {
+        status: response.status,
+        data: body.data as never,
+        errors: body.errors,
+        code: body.errors?.[0]?.extensions?.code as string | undefined,
+      };
+    },
+    async eventCount() {
+      let n = 0;
+      for await (const page of app.store.readAll()) n += page.length;
+      return n;
+    },
+    statements: () => app.readStore.statementCount(),
+    async close() {
+      try {
+        const leaks: string[] = [];
+        const check = (where: string, text: string) => {
+          for (const secret of secrets) if (text.includes(secret)) leaks.push(`${where} holds the secret ending ${secret.slice(-4)}`);
+        };
+        for await (const page of app.store.readAll()) check('the event store', JSON.stringify(page));
+        for (const table of ['organizations', 'principals', 'credentials'] as const) {
+          check(`read model ${table}`, JSON.stringify(await app.readStore.db.selectFrom(table).selectAll().execute()));
+        }
+        await app.stop();
+        check('the log', logs.join(''));
+        if (sqliteFile) {
+          for (const file of [sqliteFile, `${sqliteFile}-wal`]) if (existsSync(file)) check(file, readFileSync(file).toString('latin1'));
+        }
+        if (leaks.length > 0) throw new Error(`secrets leaked: ${leaks.join('; ')}`);
+      } finally {
+        for (const cleanup of cleanups.reverse()) await cleanup();
+      }
+    },
+  };
+}
