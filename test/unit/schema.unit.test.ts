@@ -1,0 +1,23 @@
+// The checked-in schema and the typed documents the tests use must match the code.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generate } from '@graphql-codegen/cli';
+import { describe, expect, it } from 'vitest';
+import config from '../../codegen.js';
+import { printedSchema } from '../../src/graphql/schema.js';
+import { ROOT } from '../support/cli.js';
+
+describe('schema', () => {
+  it('schema/schema.graphql is the printed schema (run `npm run schema` after changing a type)', () => {
+    expect(readFileSync(join(ROOT, 'schema/schema.graphql'), 'utf8')).toBe(printedSchema());
+  });
+
+  it('test/gql is what codegen makes of schema/operations (run `npm run codegen`)', async () => {
+    const outputs = await generate({ ...config, cwd: ROOT, silent: true }, false);
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const output of outputs) {
+      expect(readFileSync(join(ROOT, output.filename), 'utf8'), output.filename).toBe(output.content);
+    }
+  });
+});
