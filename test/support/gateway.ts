@@ -41,6 +41,8 @@ export interface TestGateway {
   readonly secrets: Set<string>;
   readonly logs: string[];
   call<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V, credentials?: Credentials | Record<string, string> | null): Promise<Answer<R>>;
+  /** A second gateway instance on the same stores (as a second replica would run). */
+  twin(): Promise<{ url: string; call: TestGateway['call']; close(): Promise<void> }>;
   /** Another organization on the same gateway, made by the operator. */
   newOrg(): Promise<{ org: InitializedOrg; admin: Credentials }>;
   /** Events in the store: a refused command must not change it. */
@@ -80,6 +82,26 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
     for (const match of text.matchAll(SECRET)) secrets.add(match[0]);
   };
 
+  async function callAt<R, V extends Record<string, unknown>>(
+    at: string,
+    document: TypedDocumentNode<R, V>,
+    variables: V,
+    credentials: Credentials | Record<string, string> | null,
+  ): Promise<Answer<R>> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (credentials && 'apiKey' in credentials && 'applicationKey' in credentials && typeof credentials.apiKey === 'string') {
+      headers['x-api-key'] = credentials.apiKey;
+      headers['x-application-key'] = String(credentials.applicationKey);
+    } else if (credentials) {
+      Object.assign(headers, credentials);
+    }
+    const response = await fetch(`${at}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: print(document), variables }) });
+    const text = await response.text();
+    remember(text);
+    const body = JSON.parse(text) as { data?: unknown; errors?: GraphQLFormattedError[] };
+    return { status: response.status, data: body.data as R | null | undefined, errors: body.errors, code: body.errors?.[0]?.extensions?.code as string | undefined };
+  }
+
   async function newOrg(): Promise<{ org: InitializedOrg; admin: Credentials }> {
     const created = await app.keyledger.initOrg({ name: `Org ${randomBytes(3).toString('hex')}`, adminEmail: 'admin@example.test', adminName: 'Ada Admin' });
     remember(created.apiKey.secret);
@@ -96,23 +118,14 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
     secrets,
     logs,
     newOrg,
-    async call(document, variables, credentials = admin) {
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-      if (credentials && 'apiKey' in credentials && 'applicationKey' in credentials && typeof credentials.apiKey === 'string') {
-        headers['x-api-key'] = credentials.apiKey;
-        headers['x-application-key'] = String(credentials.applicationKey);
-      } else if (credentials) {
-        Object.assign(headers, credentials);
-      }
-      const response = await fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: print(document), variables }) });
-      const text = await response.text();
-      remember(text);
-      const body = JSON.parse(text) as { data?: unknown; errors?: GraphQLFormattedError[] };
+    call: (document, variables, credentials = admin) => callAt(url, document, variables, credentials ?? null),
+    async twin() {
+      const other = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
+      const started = await other.start();
       return {
-        status: response.status,
-        data: body.data as never,
-        errors: body.errors,
-        code: body.errors?.[0]?.extensions?.code as string | undefined,
+        url: started.url,
+        call: (document, variables, credentials = admin) => callAt(started.url, document, variables, credentials ?? null),
+        close: () => other.stop(),
       };
     },
     async eventCount() {
@@ -127,7 +140,8 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
         const check = (where: string, text: string) => {
           for (const secret of secrets) if (text.includes(secret)) leaks.push(`${where} holds the secret ending ${secret.slice(-4)}`);
         };
-        for await (const page of app.store.readAll()) check('the event store', JSON.stringify(page));
+        const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+        for await (const page of app.store.readAll()) check('the event store', json(page));
         for (const table of ['organizations', 'principals', 'credentials'] as const) {
           check(`read model ${table}`, JSON.stringify(await app.readStore.db.selectFrom(table).selectAll().execute()));
         }
