@@ -4,7 +4,6 @@
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, describeLocation, loadConfig, type Config } from './config.js';
-import { buildApp } from './gateway/app.js';
 import { openEventStore } from './eventstore/open.js';
 import { createLogger, type Logger } from './logger.js';
 import { keyledgerProjections, type ReadModels } from '../projections/index.js';
@@ -13,7 +12,6 @@ import { ProjectionRunner, type ProjectionStatus } from '../projections/runner.j
 import { CommandHandler } from './commands/handler.js';
 import { Keyledger, type InitializedOrg } from './commands/keyledger.js';
 import { DomainError } from './domain/errors.js';
-import { globalId, tryDecode } from './graphql/ids.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -69,14 +67,15 @@ function positiveInt(value: string): number {
 }
 
 /** An organization as the operator names it: its UUID, or its global id from the API. */
-function orgUuid(value: string): string {
+async function orgUuid(value: string): Promise<string> {
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) return value.toLowerCase();
+  const { tryDecode } = await import('./graphql/ids.js');
   const decoded = tryDecode(value, ['Organization']);
-  if (!decoded) throw new InvalidArgumentError('an organization id (a UUID, or the id the API shows)');
+  if (!decoded) throw new UsageError(`--org ${JSON.stringify(value)} is not an organization id (a UUID, or the id the API shows)`);
   return decoded.id;
 }
 
-function initOrgText(created: InitializedOrg): string {
+function initOrgText(created: InitializedOrg, globalId: (typename: string, id: string) => string): string {
   return [
     `Created organization "${created.organization.name}"`,
     `  organization id:   ${created.organization.id}  (API id ${globalId('Organization', created.organization.id)})`,
@@ -120,6 +119,8 @@ Configuration (environment):
     .action(async (options: { port?: number; host?: string }) => {
       const cfg = config(options);
       const logger = createLogger({ level: cfg.logLevel });
+      // The GraphQL stack loads only for `serve`: the operator's commands start faster without it.
+      const { buildApp } = await import('./gateway/app.js');
       const app = await buildApp(cfg, { logger });
       let shuttingDown = false;
       const shutdown = (signal: string) => {
@@ -162,6 +163,7 @@ Configuration (environment):
           ...(options.apiKeyLimit === undefined ? {} : { apiKeyLimit: options.apiKeyLimit }),
         }),
       );
+      const { globalId } = await import('./graphql/ids.js');
       if (options.json) {
         console.log(
           JSON.stringify(
@@ -176,18 +178,19 @@ Configuration (environment):
           ),
         );
       } else {
-        console.log(initOrgText(created));
+        console.log(initOrgText(created, globalId));
       }
     });
 
   program
     .command('set-api-key-limit')
     .description("change an organization's limit of active API keys (keys above a lowered limit stay valid)")
-    .requiredOption('--org <id>', 'the organization (UUID or API id)', orgUuid)
+    .requiredOption('--org <id>', 'the organization (UUID or API id)')
     .requiredOption('--limit <n>', 'the new limit, 1 to 10000', positiveInt)
     .action(async (options: { org: string; limit: number }) => {
       const logger = createLogger({ level: 'warn', destination: process.stderr });
-      const org = await withKeyledger(logger, (keyledger) => keyledger.setApiKeyLimit(options.org, options.limit));
+      const orgId = await orgUuid(options.org);
+      const org = await withKeyledger(logger, (keyledger) => keyledger.setApiKeyLimit(orgId, options.limit));
       console.log(`organization "${org.name}" (${org.id}): API-key limit ${org.api_key_limit}`);
     });
 
@@ -200,6 +203,7 @@ Configuration (environment):
     .action(async (options: { json?: boolean }) => {
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const statuses = await withRunner(logger, (runner) => runner.status());
+      const { globalId } = await import('./graphql/ids.js');
       if (options.json) {
         console.log(JSON.stringify(statuses.map(({ state: _state, ...s }) => s), null, 2));
       } else {

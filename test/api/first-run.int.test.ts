@@ -1,0 +1,143 @@
+// The first run and the operator's commands, as a newcomer and an operator meet them: the CLI
+// in a child process, then the API with what it printed.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { runCli, startCli } from '../support/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keyledger-first-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  stop(): Promise<number | null>;
+}
+
+/** `keyledger serve` until it says where it listens (and, on a first run, until its banner is out). */
+async function serve(env: Record<string, string>, expectBanner: boolean): Promise<Served> {
+  const child = startCli(['serve', '--port', '0'], env);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
+    const check = setInterval(() => {
+      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
+      if (match && (!expectBanner || output.includes('└─'))) {
+        clearTimeout(timer);
+        clearInterval(check);
+        resolve(match[1]!);
+      }
+    }, 20);
+  });
+  return {
+    child,
+    url,
+    output: () => output,
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('close', resolve);
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function graphql(url: string, query: string, headers: Record<string, string>): Promise<{ status: number; body: { data?: Record<string, unknown>; errors?: { extensions?: { code?: string } }[] } }> {
+  const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });
+  return { status: response.status, body: (await response.json()) as never };
+}
+
+describe('first run', () => {
+  it('creates an organization on an empty store and prints its admin keys once, with a curl example that works', async () => {
+    const env = { KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'first.db')}` };
+    const first = await serve(env, true);
+    const out = first.output();
+    const apiKey = /API key:\s+(klk_api_\w+)/.exec(out)?.[1];
+    const appKey = /Application key:\s+(klk_app_\w+)/.exec(out)?.[1];
+    expect(apiKey).toBeDefined();
+    expect(appKey).toBeDefined();
+    expect(out).toContain(`curl -s ${first.url}/graphql`);
+    // The log lines (JSON) never carry them: only the banner does.
+    for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
+      expect(line).not.toContain(apiKey!);
+      expect(line).not.toContain(appKey!);
+    }
+
+    const viewer = await graphql(first.url, '{ viewer { principal { name role } organization { name } } }', { 'X-API-Key': apiKey!, 'X-Application-Key': appKey! });
+    expect(viewer.body.data).toEqual({ viewer: { principal: { name: 'Admin', role: 'ADMIN' }, organization: { name: 'My organization' } } });
+
+    // GraphiQL is served at /graphql for a browser.
+    const page = await fetch(`${first.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/graphiql/i);
+    expect(await first.stop()).toBe(0);
+
+    // The store is no longer empty: no second organization, no banner.
+    const again = await serve(env, false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(again.output()).not.toContain('first run');
+    expect(await again.stop()).toBe(0);
+  });
+
+  it('does nothing of the kind with KEYLEDGER_BOOTSTRAP=false', async () => {
+    const env = { KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'no-bootstrap.db')}`, KEYLEDGER_BOOTSTRAP: 'false' };
+    const served = await serve(env, false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(served.output()).not.toMatch(/klk_(api|app)_/);
+    expect(await served.stop()).toBe(0);
+    const status = await runCli(['projections', 'status', '--json'], env);
+    expect((JSON.parse(status.stdout) as { head: string }[]).every((s) => s.head === '')).toBe(true);
+  });
+});
+
+describe('operator commands', () => {
+  const env = { KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'operator.db')}`, KEYLEDGER_BOOTSTRAP: 'false' };
+
+  it('init-org prints the first keys once (JSON for scripts), and set-api-key-limit changes the limit', async () => {
+    const created = await runCli(['init-org', '--name', 'Acme', '--admin-email', 'ops@acme.test', '--admin-name', 'Olga Ops', '--json'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const org = JSON.parse(created.stdout) as {
+      organization: { id: string; name: string; apiKeyLimit: number };
+      admin: { email: string; role: string };
+      apiKey: { secret: string };
+      applicationKey: { secret: string };
+    };
+    expect(org.organization).toMatchObject({ name: 'Acme', apiKeyLimit: 50 });
+    expect(org.admin).toMatchObject({ email: 'ops@acme.test', role: 'admin' });
+    expect(created.stderr).not.toContain(org.apiKey.secret);
+
+    const limited = await runCli(['set-api-key-limit', '--org', org.organization.id, '--limit', '7'], env);
+    expect(limited.code, limited.stderr).toBe(0);
+    expect(limited.stdout).toContain('API-key limit 7');
+
+    const served = await serve(env, false);
+    try {
+      const answer = await graphql(served.url, '{ viewer { principal { name } } organization { name apiKeyLimit activeApiKeyCount } }', {
+        'X-API-Key': org.apiKey.secret,
+        'X-Application-Key': org.applicationKey.secret,
+      });
+      expect(answer.body.data).toEqual({ viewer: { principal: { name: 'Olga Ops' } }, organization: { name: 'Acme', apiKeyLimit: 7, activeApiKeyCount: 1 } });
+    } finally {
+      await served.stop();
+    }
+  });
+
+  it('refuses bad input with exit code 2 and a reason, and an unknown organization with 1', async () => {
+    const badEmail = await runCli(['init-org', '--name', 'X', '--admin-email', 'not-an-email'], env);
+    expect(badEmail.code).toBe(2);
+    expect(badEmail.stderr).toContain('BAD_USER_INPUT');
+    const blank = await runCli(['init-org', '--name', '  ', '--admin-email', 'a@b.test'], env);
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toContain('BLANK_NAME');
+    const zero = await runCli(['set-api-key-limit', '--org', '00000000-0000-4000-8000-000000000000', '--limit', '0'], env);
+    expect(zero.code).toBe(2);
+    const unknown = await runCli(['set-api-key-limit', '--org', '00000000-0000-4000-8000-000000000000', '--limit', '5'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('NOT_FOUND');
+  });
+});
