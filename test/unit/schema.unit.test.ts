@@ -21,3 +21,12 @@ describe('schema', () => {
     }
   });
 });
+
+describe('README', () => {
+  it('shows the permission catalogue and the error codes as the code has them (run `npm run docs`)', async () => {
+    const { withGeneratedSections } = await import('../../src/domain/docs.js');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain('<!-- permissions:start -->\n| permission |');
+    expect(withGeneratedSections(readme)).toBe(readme);
+  });
+});
