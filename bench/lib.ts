@@ -1,10 +1,13 @@
 // Shared helpers of the benchmarks: result rows, a table printer, temp files, concurrent
-// writer loops, the PostgreSQL probe and fresh schemas. Nothing here asserts on time.
+// writer loops, the PostgreSQL probe and fresh schemas, and an HTTP load generator (GraphQL POSTs, GETs).
+// Nothing here asserts on time.
 
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 
 /** One figure, measured beside its reference in the same run. */
@@ -183,4 +186,170 @@ export async function dropSchemas(schemas: readonly string[]): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+// ---------------------------------------------------------------- HTTP load (GraphQL and GET)
+
+/** What one load run measured: completed requests, the wall time, and each request's latency. */
+export interface LoadRun {
+  readonly done: number;
+  readonly ms: number;
+  /** Milliseconds, one per completed request, in completion order. */
+  readonly latencies: Float64Array;
+}
+
+export interface LoadSummary {
+  readonly done: number;
+  readonly ms: number;
+  /** Requests per second. */
+  readonly rate: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+interface LoadLimits {
+  /** Stops after this many requests or past `maxMs`, whichever comes first. */
+  readonly total: number;
+  readonly maxMs: number;
+  /** Another target for this run than the generator's URL (another server, another route). */
+  readonly url?: string;
+  /** Headers added to (or replacing) the generator's for this run. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A GraphQL POST: `{ query, variables }` as the JSON body. */
+export interface GraphQLLoadSpec extends LoadLimits {
+  readonly method?: 'POST';
+  readonly query: string;
+  readonly variables?: Readonly<Record<string, unknown>>;
+  /** A string variable made unique per request: `prefix` followed by a sequence number. */
+  readonly unique?: { readonly variable: string; readonly prefix: string };
+}
+
+/** A plain GET of the URL, no body. */
+export interface GetLoadSpec extends LoadLimits {
+  readonly method: 'GET';
+}
+
+export type LoadSpec = GraphQLLoadSpec | GetLoadSpec;
+
+/** The `q`-quantile (0 < q ≤ 1) of ascending values, nearest rank; NaN when empty. */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** Several runs of one case (rounds) as one: summed requests and time, pooled latencies. */
+export function summarize(runs: readonly LoadRun[]): LoadSummary {
+  const done = runs.reduce((n, r) => n + r.done, 0);
+  const ms = runs.reduce((n, r) => n + r.ms, 0);
+  const all = new Float64Array(done);
+  let at = 0;
+  for (const run of runs) {
+    all.set(run.latencies.subarray(0, run.done), at);
+    at += run.done;
+  }
+  all.sort();
+  return { done, ms, rate: perSecond(done, ms), p50Ms: quantile(all, 0.5), p99Ms: quantile(all, 0.99) };
+}
+
+/** Milliseconds as microseconds, so that the integer figures of the tables keep their precision. */
+export const toMicros = (ms: number): number => ms * 1000;
+
+interface LoadReply {
+  readonly done: number;
+  readonly ms: number;
+  readonly latencies: Float64Array;
+  readonly failure: string | null;
+}
+
+/**
+ * An HTTP load generator: `concurrency` loops, each sending one request at a time (a GraphQL
+ * POST, or a GET) over a keep-alive connection of its own (node:http Agent, maxSockets =
+ * concurrency per target). It runs in a worker thread (http-load-worker.mjs), so that making
+ * requests and parsing answers does not share the event loop of an in-process gateway. Every
+ * run, benchmark and reference alike, goes through the same loop with the same headers (a run
+ * may name another URL, e.g. a reference server, and add headers); a run fails on the first
+ * non-200 answer or an answer with `errors`.
+ */
+export class HttpLoad {
+  readonly #worker: Worker;
+  /** The run under way, if any. */
+  #pending: { resolve(run: LoadRun): void; reject(error: Error): void } | null = null;
+  /** Why the worker is gone (it failed or exited), once it is. */
+  #gone: Error | null = null;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (reply: LoadReply) => {
+      const pending = this.#pending;
+      this.#pending = null;
+      if (!pending) return;
+      if (reply.failure !== null) pending.reject(new Error(`load run failed after ${reply.done} requests: ${reply.failure}`));
+      else pending.resolve({ done: reply.done, ms: reply.ms, latencies: reply.latencies });
+    });
+    const fail = (error: Error) => {
+      this.#gone ??= error;
+      this.#pending?.reject(error);
+      this.#pending = null;
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the load worker exited (code ${code})`)));
+  }
+
+  static async open(options: { readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly concurrency: number }): Promise<HttpLoad> {
+    const worker = new Worker(new URL('./http-load-worker.mjs', import.meta.url), {
+      workerData: { url: options.url, headers: options.headers, concurrency: options.concurrency },
+      // The worker is plain JavaScript: no TypeScript loader (nor --cpu-prof) for it.
+      execArgv: [],
+    });
+    const load = new HttpLoad(worker);
+    await new Promise<void>((resolve, reject) => {
+      worker.once('online', resolve);
+      worker.once('error', reject);
+    });
+    return load;
+  }
+
+  run(spec: LoadSpec): Promise<LoadRun> {
+    if (this.#gone) return Promise.reject(this.#gone);
+    if (this.#pending) return Promise.reject(new Error('HttpLoad runs one load at a time'));
+    return new Promise<LoadRun>((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#worker.postMessage(spec);
+    });
+  }
+
+  /**
+   * The worker's event-loop utilization so far (or since `since`): how busy the load generator
+   * is, to tell a run bounded by the server from one bounded by the generator.
+   */
+  eventLoopUtilization(since?: EventLoopUtilization): EventLoopUtilization {
+    return since ? this.#worker.performance.eventLoopUtilization(since) : this.#worker.performance.eventLoopUtilization();
+  }
+
+  async close(): Promise<void> {
+    this.#gone ??= new Error('the load generator is closed');
+    await this.#worker.terminate();
+  }
+}
+
+/** One GraphQL request (for seeding and checks, not for load); throws on a non-200 answer or errors. */
+export async function postGraphQL<T = Record<string, unknown>>(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  query: string,
+  variables: Readonly<Record<string, unknown>> = {},
+): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await response.text();
+  const body = JSON.parse(text) as { data?: T; errors?: unknown[] };
+  if (response.status !== 200 || body.errors !== undefined || body.data === undefined) {
+    throw new Error(`GraphQL request failed (HTTP ${response.status}): ${text.slice(0, 500)}`);
+  }
+  return body.data;
 }

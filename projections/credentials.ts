@@ -50,7 +50,6 @@ export const credentialsProjection: Projection<ReadModels> = {
           .addColumn('modified_at', 'text', (c) => c.notNull())
           .addColumn('revoked_at', 'text')
           .addColumn('expires_at', 'text')
-          .addColumn('last_used_at', 'text')
           .execute();
         await db.schema.createIndex('credentials_org_kind_created').on('credentials').columns(['org_id', 'kind', 'created_at', 'id']).execute();
         await db.schema.createIndex('credentials_org_kind_name').on('credentials').columns(['org_id', 'kind', 'name_key', 'id']).execute();
@@ -64,7 +63,7 @@ export const credentialsProjection: Projection<ReadModels> = {
   async handle(recorded, tx) {
     const event = recorded as unknown as Handled;
     const at = eventTime(recorded);
-    const base = { last_used_at: null, revocation_reason: null, revoked_at: null, status: 'ACTIVE' as const, created_at: at, modified_at: at };
+    const base = { revocation_reason: null, revoked_at: null, status: 'ACTIVE' as const, created_at: at, modified_at: at };
     switch (event.type) {
       case 'ApiKeyCreated':
         await tx

@@ -35,6 +35,9 @@ export class ProjectionTimeoutError extends Error {
 
 export const LAG_COUNT_CAP = 1_000_000;
 
+/** How long a checkpoint that only skipped events may stay unsaved. */
+const CHECKPOINT_SAVE_INTERVAL_MS = 2000;
+
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 interface Feed {
@@ -244,7 +247,9 @@ export class ProjectionRunner<DB extends CheckpointTables> {
     return Promise.all(
       [...this.#projections.keys()].map(async (name) => {
         const feed = this.#feed(name);
-        const position = byName.get(name) ?? START;
+        // A feed of this process may be ahead of its stored checkpoint (batches it had nothing to do for).
+        const stored = byName.get(name) ?? START;
+        const position = feed.loop !== undefined && feed.position > stored ? feed.position : stored;
         const lagEvents = position >= head ? 0 : await this.#store.countAfter(position, LAG_COUNT_CAP);
         let lagMs = 0;
         if (lagEvents > 0) {
@@ -317,10 +322,21 @@ export class ProjectionRunner<DB extends CheckpointTables> {
 
   async #stopFeed(name: string): Promise<void> {
     const feed = this.#feed(name);
+    const wasRunning = feed.loop !== undefined;
     feed.stopping = true;
     feed.wake?.();
     await feed.subscription?.close();
     await feed.loop;
+    // Keep what skipped batches advanced, so a restart does not read them again.
+    if (wasRunning && feed.state !== 'failed' && feed.position !== START) {
+      await this.#readStore.writeLock
+        .run(() =>
+          this.#readStore.db.transaction().execute(async (tx) => {
+            if ((await this.#storedCheckpoint(tx, name)) < feed.position) await this.#saveCheckpoint(tx, name, feed.position);
+          }),
+        )
+        .catch((error: unknown) => this.#logger.warn({ projection: name, err: error }, 'could not save the checkpoint on stop'));
+    }
   }
 
   async #runFeed(name: string, feed: Feed): Promise<void> {
@@ -336,8 +352,17 @@ export class ProjectionRunner<DB extends CheckpointTables> {
         if (feed.stopping) await subscription.close();
         feed.state = 'running';
         delete feed.lastError;
+        let savedAt = Date.now();
         for await (const batch of subscription) {
           const last = batch[batch.length - 1]!.position;
+          // A batch with nothing this projection handles changes no row: it only moves the
+          // checkpoint, which can wait (a crash re-reads those events and again applies none).
+          if (!batch.some((event) => handles.has(event.type)) && Date.now() - savedAt < CHECKPOINT_SAVE_INTERVAL_MS) {
+            feed.position = last;
+            this.#notifyWaiters();
+            continue;
+          }
+          savedAt = Date.now();
           feed.position = await this.#readStore.writeLock.run(() =>
             this.#readStore.db.transaction().execute(async (tx) => {
               // Another process (a second gateway, a CLI rebuild) may have moved the checkpoint:

@@ -226,6 +226,79 @@ Configuration (environment):
       console.log(`rebuilt ${name}: ${result.events} events applied in ${seconds.toFixed(2)}s, position ${result.position || '(start)'}`);
     });
 
+  // ── audit: the operator's checks on the audit log (R24) ──────────────────
+  const isoTime = (value: string): Date => {
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) throw new InvalidArgumentError('an ISO-8601 date and time, such as 2026-01-31 or 2026-01-31T12:00:00Z');
+    return date;
+  };
+  const exportFormat = (value: string): 'csv' | 'ndjson' => {
+    if (value !== 'csv' && value !== 'ndjson') throw new InvalidArgumentError('csv or ndjson');
+    return value;
+  };
+  const rangeText = (options: { from?: Date; to?: Date }) =>
+    `${options.from ? ` from ${options.from.toISOString()}` : ''}${options.to ? ` to ${options.to.toISOString()}` : ''}`;
+
+  const audit = program.command('audit').description("verify and export an organization's audit log");
+
+  audit
+    .command('verify')
+    .description("recompute the organization's hash chain; exit 0 when intact, 1 naming the first broken entry")
+    .requiredOption('--org <id>', 'the organization (UUID or API id)')
+    .option('--from <time>', 'only the entries at or after this time (ISO-8601)', isoTime)
+    .option('--to <time>', 'only the entries before this time (ISO-8601)', isoTime)
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { org: string; from?: Date; to?: Date; json?: boolean }) => {
+      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const orgId = await orgUuid(options.org);
+      const { verifyAuditChain } = await import('./audit/verify.js');
+      const range = { ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) };
+      const result = await withRunner(logger, (runner) => verifyAuditChain(runner.readStore.db, orgId, range));
+      if (options.json) console.log(JSON.stringify({ orgId, ...result }, null, 2));
+      const broken = result.firstBroken;
+      if (broken) {
+        throw new Error(
+          `audit chain of organization ${orgId} is broken at seq ${broken.seq} (org seq ${broken.orgSeq}), event ${broken.eventId || '(missing)'}, at ${broken.at || '(unknown)'}: ${broken.reason} (${result.checked} entries checked${rangeText(options)})`,
+        );
+      }
+      if (!options.json) console.log(`audit chain of organization ${orgId} is intact: ${result.checked} entries checked${rangeText(options)}`);
+    });
+
+  audit
+    .command('export')
+    .description("write the organization's audit entries, oldest first, as CSV (with a header) or NDJSON")
+    .requiredOption('--org <id>', 'the organization (UUID or API id)')
+    .requiredOption('--format <format>', 'csv or ndjson', exportFormat)
+    .option('--from <time>', 'only the entries at or after this time (ISO-8601)', isoTime)
+    .option('--to <time>', 'only the entries before this time (ISO-8601)', isoTime)
+    .option('-o, --output <file>', 'write to this file (default: standard output)')
+    .action(async (options: { org: string; format: 'csv' | 'ndjson'; from?: Date; to?: Date; output?: string }) => {
+      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const orgId = await orgUuid(options.org);
+      const { exportAudit } = await import('./audit/export.js');
+      const { createWriteStream } = await import('node:fs');
+      const { EventEmitter } = await import('node:events');
+      const { finished } = await import('node:stream/promises');
+      const out = options.output === undefined ? process.stdout : createWriteStream(options.output);
+      if (options.output !== undefined) {
+        await EventEmitter.once(out, 'open'); // a path that cannot be written fails here, before the stores open
+        out.on('error', () => undefined); // reported by `finished` below
+      }
+      const { entries } = await withRunner(logger, (runner) =>
+        exportAudit(
+          runner.readStore.db,
+          runner.readStore.kind,
+          { orgId, format: options.format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) },
+          out,
+        ),
+      );
+      if (options.output !== undefined) {
+        out.end();
+        await finished(out);
+        console.log(`exported ${entries} audit entries of organization ${orgId} to ${options.output}`);
+      }
+    });
+
   return program;
 }
 

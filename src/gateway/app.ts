@@ -15,12 +15,20 @@ import { CommandHandler } from '../commands/handler.js';
 import { Keyledger, type InitializedOrg } from '../commands/keyledger.js';
 import { bootstrapBanner, bootstrapIfEmpty } from './bootstrap.js';
 import { createGraphQLHandler, requestIdOf } from './graphql.js';
+import { RequestAudit } from '../audit/request-audit.js';
+import { RequestLog } from '../audit/request-log.js';
+import { authenticateApi, credentialsFromHeaders, verifyCredentials } from './authenticate.js';
+import { CredentialIndex } from './credential-index.js';
+import { Metrics } from './metrics.js';
+import { digestSecret } from '../domain/secrets.js';
 
 export interface App {
   readonly store: EventStore;
   readonly readStore: ReadStore<ReadModels>;
   readonly runner: ProjectionRunner<ReadModels>;
   readonly keyledger: Keyledger;
+  readonly index: CredentialIndex;
+  readonly metrics: Metrics;
   /**
    * Listens; resolves with the address once the read store is migrated and the projections run,
    * and with the first organization when this start created it (bootstrap on an empty store).
@@ -53,9 +61,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     throw error;
   }
   const runner = new ProjectionRunner<ReadModels>({ store, readStore, projections: options.projections ?? keyledgerProjections(), logger });
-  const commands = new CommandHandler({ store, readYourWrites: (position) => runner.waitFor(position) });
+  const index = new CredentialIndex();
+  const metrics = new Metrics({ processMetrics: true });
+  const requestLog = new RequestLog(store, metrics);
+  // A command answers once the read models and this instance's CredentialIndex hold its events.
+  const commands = new CommandHandler({ store, readYourWrites: (position) => Promise.all([runner.waitFor(position), index.waitFor(position)]).then(() => undefined) });
   const keyledger = new Keyledger({ commands, db: readStore.db });
-  const graphql = createGraphQLHandler({ keyledger, db: readStore.db, logger });
+  const graphql = createGraphQLHandler({ keyledger, db: readStore.db, index, requestLog, metrics, logger });
   let server: Server | undefined;
   let started = false;
   let stopping = false;
@@ -79,15 +91,90 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     });
   }
 
+  function headersOf(req: IncomingMessage): { get(name: string): string | null } {
+    return {
+      get: (name) => {
+        const value = req.headers[name];
+        return typeof value === 'string' ? value : null;
+      },
+    };
+  }
+
+  /** Counted and logged by digest prefix, never by secret: nothing to attribute to an org. */
+  function unrecognized(route: string, presented: readonly (string | null)[]): void {
+    metrics.unrecognized(route);
+    const digests = presented.filter((s): s is string => s !== null).map((s) => digestSecret(s).slice(0, 12));
+    if (digests.length > 0) logger.info({ route, digestPrefixes: digests }, 'request with credentials that match no known key');
+  }
+
+  function serveGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    const now = new Date();
+    const audit = new RequestAudit(req, requestId, now);
+    const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
+    const { auth, recognized } = authenticateApi(presented, index, now);
+    audit.recognized = recognized;
+    if (!auth.ok && recognized) audit.deny(auth.code ?? 'UNAUTHENTICATED');
+    if (!recognized && (presented.apiKey !== null || presented.applicationKey !== null)) unrecognized('graphql', [presented.apiKey, presented.applicationKey]);
+    void graphql(req, res, { audit, auth, now });
+  }
+
+  /** GET /api/v1/validate: the monitoring API's key check (an API key alone, R4). */
+  async function validate(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const now = new Date();
+    const audit = new RequestAudit(req, requestId, now);
+    audit.operationType = 'http';
+    audit.operationName = 'GET /api/v1/validate';
+    const headers = headersOf(req);
+    const apiKey = headers.get('dd-api-key')?.trim() || headers.get('x-api-key')?.trim() || null;
+    const verification = verifyCredentials({ apiKey, applicationKey: null, clientToken: null, usage: 'AGENT_INTAKE', origin: headers.get('origin'), requiredScopes: [] }, index, now);
+    audit.recognized = verification.recognized;
+    if (!verification.valid) audit.deny(verification.code ?? 'UNAUTHENTICATED');
+    const entry = audit.entry();
+    metrics.request('validate', entry ? audit.outcome : 'UNRECOGNIZED');
+    if (!entry) unrecognized('validate', [apiKey]);
+    else {
+      try {
+        await requestLog.record(entry);
+      } catch (error) {
+        logger.error({ err: error, requestId }, 'could not write the audit entry; the request is not acknowledged');
+        sendJson(res, 503, { errors: ['Service Unavailable'] });
+        return;
+      }
+    }
+    if (verification.valid) sendJson(res, 200, { valid: true });
+    else sendJson(res, 403, { errors: ['Forbidden'] });
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
-    res.setHeader('x-request-id', requestIdOf(req));
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
     if (path === '/graphql') {
-      void graphql(req, res);
+      serveGraphQL(req, res, requestId);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { errors: ['Method Not Allowed'] });
+      return;
+    }
+    if (path === '/api/v1/validate') {
+      validate(req, res, requestId).catch((error: unknown) => {
+        logger.error({ err: error, requestId }, 'validate failed');
+        if (!res.headersSent) sendJson(res, 500, { errors: ['Internal Server Error'] });
+      });
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'metrics failed');
+          sendJson(res, 500, { errors: ['Internal Server Error'] });
+        },
+      );
       return;
     }
     if (path === '/health') {
@@ -109,8 +196,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     readStore,
     runner,
     keyledger,
+    index,
+    metrics,
     async start() {
       await runner.migrate();
+      // The index starts from the read models as they are, then follows the store.
+      await index.load(readStore.db);
+      index.start(store, logger);
       runner.start();
       const listening = createServer(handle);
       server = listening;
@@ -144,6 +236,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         await closing;
         clearTimeout(force);
       }
+      await requestLog.close();
+      await index.stop();
       await runner.stop();
       await readStore.close();
       await store.close();

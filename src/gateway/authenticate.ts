@@ -1,13 +1,13 @@
-// Authentication of a GraphQL request (R4, R11, R14, R21): an active API key and an active
-// application key of the same organization, whose owner is active. A presented secret is
-// compared by digest; no secret reaches a message, a log line or an event.
+// Authentication and verification against the CredentialIndex (no I/O): the GraphQL API
+// (R4, R11, R12, R14, R21), and `verifyCredentials` / `GET /api/v1/validate` for intake
+// (R4, R11, R12). A presented secret is compared by digest; it never reaches a message,
+// a log line or an event.
 
-import type { Kysely } from 'kysely';
 import type { PrincipalActor } from '../domain/actor.js';
-import { effectivePermissions, type Permission, type Role } from '../domain/permissions.js';
-import { digestSecret, recognizeSecret } from '../domain/secrets.js';
+import { effectivePermissions, type Permission } from '../domain/permissions.js';
+import { digestSecret, recognizeSecret, type CredentialKind } from '../domain/secrets.js';
 import type { Authentication } from '../graphql/context.js';
-import type { ReadModels } from '../../projections/index.js';
+import type { CredentialIndex, IndexedCredential, IndexedPrincipal } from './credential-index.js';
 
 export interface PresentedCredentials {
   readonly apiKey: string | null;
@@ -38,10 +38,87 @@ export function credentialsFromHeaders(headers: HeaderBag, ownOrigin: string): P
   };
 }
 
-const fail = (reason: string): Authentication => ({ ok: false, reason });
+/** Which known credentials a request presented, valid or not: what its audit entry names (R22). */
+export interface Recognized {
+  readonly orgId: string;
+  readonly apiKeyId: string | null;
+  readonly applicationKeyId: string | null;
+  readonly clientTokenId: string | null;
+  readonly principalId: string | null;
+}
 
-export async function authenticate(presented: PresentedCredentials, db: Kysely<ReadModels>, now: Date): Promise<Authentication> {
+interface Found {
+  readonly credential: IndexedCredential;
+  readonly owner: IndexedPrincipal | undefined;
+}
+
+function find(index: CredentialIndex, secret: string | null): Found | null {
+  if (secret === null || recognizeSecret(secret) === null) return null;
+  const credential = index.credential(digestSecret(secret));
+  if (!credential) return null;
+  return { credential, owner: credential.ownerId === null ? undefined : index.principal(credential.ownerId) };
+}
+
+/**
+ * The org an audit entry goes to: the acting key's (an application key's, else the other one's).
+ * Credentials of two orgs in one request are recorded in the application key's org.
+ */
+function recognized(found: readonly (Found | null)[]): Recognized | null {
+  const known = found.filter((f): f is Found => f !== null);
+  const acting = known.find((f) => f.credential.kind === 'APPLICATION_KEY') ?? known[0];
+  if (!acting) return null;
+  const inOrg = known.filter((f) => f.credential.orgId === acting.credential.orgId);
+  const idOf = (kind: CredentialKind) => inOrg.find((f) => f.credential.kind === kind)?.credential.id ?? null;
+  return {
+    orgId: acting.credential.orgId,
+    apiKeyId: idOf('API_KEY'),
+    applicationKeyId: idOf('APPLICATION_KEY'),
+    clientTokenId: idOf('CLIENT_TOKEN'),
+    principalId: acting.credential.kind === 'APPLICATION_KEY' ? acting.credential.ownerId : null,
+  };
+}
+
+type Problem = { readonly code: VerificationCode; readonly reason: string };
+
+export type VerificationCode =
+  | 'MISSING_CREDENTIALS'
+  | 'MALFORMED_CREDENTIAL'
+  | 'UNKNOWN_CREDENTIAL'
+  | 'WRONG_CREDENTIAL_KIND'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'OWNER_DISABLED'
+  | 'ORG_MISMATCH'
+  | 'API_KEY_IN_BROWSER'
+  | 'ORIGIN_NOT_ALLOWED'
+  | 'CLIENT_TOKEN_NOT_ALLOWED';
+
+function usable(found: Found | null, secret: string | null, kind: CredentialKind, label: string, now: Date): Problem | null {
+  if (secret === null) return { code: 'MISSING_CREDENTIALS', reason: `no ${label}` };
+  const claimed = recognizeSecret(secret);
+  if (claimed === null) return { code: 'MALFORMED_CREDENTIAL', reason: `the ${label} is not a well-formed keyledger secret` };
+  if (claimed !== kind) return { code: 'WRONG_CREDENTIAL_KIND', reason: `the ${label} is not a${kind === 'API_KEY' ? 'n API key' : kind === 'APPLICATION_KEY' ? 'n application key' : ' client token'}` };
+  if (!found) return { code: 'UNKNOWN_CREDENTIAL', reason: `the ${label} is unknown` };
+  // A disabled owner's keys are revoked with it (R13): say the cause.
+  if (found.credential.ownerId !== null && !found.owner?.active) return { code: 'OWNER_DISABLED', reason: `the ${label}'s owner is disabled (R14)` };
+  if (!found.credential.active) return { code: 'REVOKED', reason: `the ${label} is revoked` };
+  if (found.credential.expiresAt !== null && found.credential.expiresAt <= now.toISOString()) return { code: 'EXPIRED', reason: `the ${label} has expired` };
+  return null;
+}
+
+export interface ApiAuthentication {
+  readonly auth: Authentication;
+  readonly recognized: Recognized | null;
+}
+
+/** The GraphQL API: an active API key and application key of one org, whose owner is active. */
+export function authenticateApi(presented: PresentedCredentials, index: CredentialIndex, now: Date): ApiAuthentication {
   const { apiKey, applicationKey } = presented;
+  const api = find(index, apiKey);
+  const app = find(index, applicationKey);
+  const seen = recognized([api, app]);
+  const fail = (reason: string, code?: 'API_KEY_IN_BROWSER'): ApiAuthentication => ({ auth: { ok: false, reason, ...(code ? { code } : {}) }, recognized: seen });
+
   if (apiKey === null && applicationKey === null) return fail('no credentials: send an API key (X-API-Key) and an application key (X-Application-Key)');
   const apiKind = apiKey === null ? null : recognizeSecret(apiKey);
   const appKind = applicationKey === null ? null : recognizeSecret(applicationKey);
@@ -49,40 +126,102 @@ export async function authenticate(presented: PresentedCredentials, db: Kysely<R
   if (apiKey !== null && apiKind !== 'API_KEY') return fail('X-API-Key does not hold a valid API key');
   // R12: an API key in a page of another site is exposed to everyone who loads it.
   if (presented.foreignOrigin !== null && apiKey !== null) {
-    return { ok: false, code: 'API_KEY_IN_BROWSER', reason: 'API keys cannot be used from a browser page of another origin; browsers use client tokens (R12)' };
+    return fail('API keys cannot be used from a browser page of another origin; browsers use client tokens (R12)', 'API_KEY_IN_BROWSER');
   }
   if (applicationKey !== null && appKind !== 'APPLICATION_KEY') return fail('X-Application-Key does not hold a valid application key');
   if (apiKey === null) return fail('an application key needs an API key of the same organization (X-API-Key)');
   if (applicationKey === null) return fail('an API key alone does not open the GraphQL API: send an application key too (X-Application-Key) (R4)');
 
-  const apiDigest = digestSecret(apiKey);
-  const appDigest = digestSecret(applicationKey);
-  const rows = await db
-    .selectFrom('credentials as c')
-    .leftJoin('principals as p', 'p.id', 'c.owner_id')
-    .select(['c.id', 'c.kind', 'c.org_id', 'c.digest', 'c.status', 'c.expires_at', 'c.scopes', 'c.owner_id', 'p.role as owner_role', 'p.status as owner_status', 'p.kind as owner_kind'])
-    .where('c.digest', 'in', [apiDigest, appDigest])
-    .execute();
-  const api = rows.find((row) => row.digest === apiDigest && row.kind === 'API_KEY');
-  const app = rows.find((row) => row.digest === appDigest && row.kind === 'APPLICATION_KEY');
-  if (!api || api.status !== 'ACTIVE') return fail('the API key is unknown or revoked');
-  if (!app || app.status !== 'ACTIVE') return fail('the application key is unknown or revoked');
-  if (app.expires_at !== null && app.expires_at <= now.toISOString()) return fail('the application key has expired');
-  if (api.org_id !== app.org_id) return fail('the API key and the application key belong to different organizations');
-  if (app.owner_id === null || app.owner_status !== 'ACTIVE' || !app.owner_role || !app.owner_kind) return fail("the application key's owner is disabled (R14)");
+  const apiProblem = usable(api, apiKey, 'API_KEY', 'API key', now);
+  if (apiProblem) return fail(apiProblem.code === 'UNKNOWN_CREDENTIAL' || apiProblem.code === 'REVOKED' ? 'the API key is unknown or revoked' : apiProblem.reason);
+  const appProblem = usable(app, applicationKey, 'APPLICATION_KEY', 'application key', now);
+  if (appProblem) return fail(appProblem.code === 'UNKNOWN_CREDENTIAL' || appProblem.code === 'REVOKED' ? 'the application key is unknown or revoked' : appProblem.reason);
+  if (api!.credential.orgId !== app!.credential.orgId) return fail('the API key and the application key belong to different organizations');
 
-  const role = app.owner_role as Role;
-  const scopes = app.scopes === null ? null : (JSON.parse(app.scopes) as Permission[]);
+  const owner = app!.owner!;
+  const scopes = app!.credential.scopes;
   const actor: PrincipalActor = {
     kind: 'principal',
-    orgId: app.org_id,
-    principalId: app.owner_id,
-    principalKind: app.owner_kind,
-    role,
-    apiKeyId: api.id,
-    appKeyId: app.id,
+    orgId: owner.orgId,
+    principalId: owner.id,
+    principalKind: owner.kind,
+    role: owner.role,
+    apiKeyId: api!.credential.id,
+    appKeyId: app!.credential.id,
     scopes,
-    permissions: effectivePermissions(role, scopes),
+    permissions: effectivePermissions(owner.role, scopes),
   };
-  return { ok: true, actor };
+  return { auth: { ok: true, actor }, recognized: seen };
+}
+
+export type Usage = 'AGENT_INTAKE' | 'BROWSER_INTAKE' | 'API';
+
+export interface VerificationInput {
+  readonly apiKey: string | null;
+  readonly applicationKey: string | null;
+  readonly clientToken: string | null;
+  readonly usage: Usage;
+  /** The browser Origin the intake saw, if any. */
+  readonly origin: string | null;
+  readonly requiredScopes: readonly string[];
+}
+
+export interface Verification {
+  readonly valid: boolean;
+  readonly code: VerificationCode | null;
+  readonly reason: string | null;
+  readonly recognized: Recognized | null;
+  /** Effective permissions (an application key's; none for an API key or client token alone). */
+  readonly permissions: readonly Permission[];
+  readonly requiredScopesGranted: boolean;
+  readonly missingScopes: readonly string[];
+}
+
+/**
+ * Verification for other services. AGENT_INTAKE: an API key (R4). BROWSER_INTAKE: a client
+ * token from an allowed origin, never an API key (R11, R12). API: an API key and an
+ * application key, as the GraphQL API takes them (R4). Any API key with an Origin is refused (R12).
+ */
+export function verifyCredentials(input: VerificationInput, index: CredentialIndex, now: Date): Verification {
+  const api = find(index, input.apiKey);
+  const app = find(index, input.applicationKey);
+  const token = find(index, input.clientToken);
+  const seen = recognized([api, app, token]);
+  const invalid = (problem: Problem): Verification => ({
+    valid: false,
+    code: problem.code,
+    reason: problem.reason,
+    recognized: seen,
+    permissions: [],
+    requiredScopesGranted: false,
+    missingScopes: [...input.requiredScopes],
+  });
+  const valid = (permissions: readonly Permission[]): Verification => {
+    const granted = new Set<string>(permissions);
+    const missingScopes = input.requiredScopes.filter((s) => !granted.has(s));
+    return { valid: true, code: null, reason: null, recognized: seen, permissions, requiredScopesGranted: missingScopes.length === 0, missingScopes };
+  };
+
+  if (input.apiKey !== null && (input.origin !== null || input.usage === 'BROWSER_INTAKE')) {
+    return invalid({ code: 'API_KEY_IN_BROWSER', reason: 'API keys are refused for browser intake; browsers use client tokens (R12)' });
+  }
+  if (input.usage === 'BROWSER_INTAKE') {
+    const problem = usable(token, input.clientToken, 'CLIENT_TOKEN', 'client token', now);
+    if (problem) return invalid(problem);
+    const allowed = token!.credential.allowedOrigins;
+    if (allowed.length > 0 && (input.origin === null || !allowed.includes(input.origin))) {
+      return invalid({ code: 'ORIGIN_NOT_ALLOWED', reason: `origin ${input.origin ?? '(none)'} is not allowed for this client token` });
+    }
+    return valid([]);
+  }
+  if (input.clientToken !== null) {
+    return invalid({ code: 'CLIENT_TOKEN_NOT_ALLOWED', reason: 'client tokens authenticate browser intake only (R11)' });
+  }
+  const apiProblem = usable(api, input.apiKey, 'API_KEY', 'API key', now);
+  if (apiProblem) return invalid(apiProblem);
+  if (input.usage === 'AGENT_INTAKE' && input.applicationKey === null) return valid([]);
+  const appProblem = usable(app, input.applicationKey, 'APPLICATION_KEY', 'application key', now);
+  if (appProblem) return invalid(appProblem);
+  if (api!.credential.orgId !== app!.credential.orgId) return invalid({ code: 'ORG_MISMATCH', reason: 'the API key and the application key belong to different organizations' });
+  return valid([...effectivePermissions(app!.owner!.role, app!.credential.scopes)]);
 }

@@ -1,22 +1,26 @@
-// The GraphQL endpoint: yoga with the Pothos schema, authentication per request, armour
-// against abusive documents, and errors mapped to codes (R21) or masked and logged.
+// The GraphQL endpoint: yoga with the Pothos schema, authentication from the CredentialIndex,
+// armour against abusive documents, errors mapped to codes (R21) or masked and logged, and an
+// audit entry per credentialed request, durable before the response leaves (R22, R25).
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError } from 'graphql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError, getOperationAST, type ExecutionResult } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Kysely } from 'kysely';
+import type { RequestAudit } from '../audit/request-audit.js';
+import type { RequestLog } from '../audit/request-log.js';
 import type { Keyledger } from '../commands/keyledger.js';
 import { DomainError } from '../domain/errors.js';
-import type { GraphQLContext } from '../graphql/context.js';
+import type { Authentication, GraphQLContext } from '../graphql/context.js';
 import { graphQLErrorOf } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import type { Logger } from '../logger.js';
 import type { ReadModels } from '../../projections/index.js';
-import { authenticate, credentialsFromHeaders } from './authenticate.js';
+import type { CredentialIndex } from './credential-index.js';
+import type { Metrics } from './metrics.js';
 
-export type ServerContext = { req: IncomingMessage; res: ServerResponse };
+export type ServerContext = { req: IncomingMessage; res: ServerResponse; audit: RequestAudit; auth: Authentication; now: Date };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -26,8 +30,68 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-export function createGraphQLHandler(options: { keyledger: Keyledger; db: Kysely<ReadModels>; logger: Logger }): YogaServerInstance<ServerContext, GraphQLContext> {
-  const { keyledger, db, logger } = options;
+/** Codes of a result's errors, before masking: a refusal is still a DomainError inside. */
+function errorCodes(result: ExecutionResult): (string | undefined)[] {
+  return (result.errors ?? []).map((error) => {
+    const code = error.extensions?.code;
+    if (typeof code === 'string') return code;
+    return error.originalError instanceof DomainError ? error.originalError.code : undefined;
+  });
+}
+
+/** Records what the operation was and how it ended, and writes the entry before the response goes. */
+function auditPlugin(requestLog: RequestLog, metrics: Metrics, logger: Logger): Plugin<GraphQLContext & ServerContext, ServerContext> {
+  return {
+    onValidate({ context }) {
+      return ({ valid }) => {
+        if (!valid) context.audit.fail('GRAPHQL_VALIDATION_FAILED');
+      };
+    },
+    onExecute({ args }) {
+      const audit = (args.contextValue as GraphQLContext).audit;
+      const operation = getOperationAST(args.document, args.operationName);
+      if (operation) {
+        audit.operationType = operation.operation;
+        audit.operationName = operation.name?.value ?? null;
+        audit.rootFields = operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value] : []));
+      }
+      return {
+        onExecuteDone({ result }) {
+          if (!(Symbol.asyncIterator in result)) audit.errors(errorCodes(result));
+        },
+      };
+    },
+    async onResponse({ serverContext, response, setResponse, fetchAPI }) {
+      const audit = serverContext.audit;
+      if (audit.operationType === 'http') audit.operationType = 'graphql';
+      if (response.status >= 400 && audit.outcome === 'ALLOWED') audit.fail(`HTTP_${response.status}`);
+      const entry = audit.entry();
+      metrics.request('graphql', entry ? audit.outcome : 'UNRECOGNIZED');
+      if (!entry) return;
+      try {
+        await requestLog.record(entry);
+      } catch (error) {
+        logger.error({ err: error, requestId: audit.requestId }, 'could not write the audit entry; the request is not acknowledged');
+        setResponse(
+          new fetchAPI.Response(JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }), {
+            status: 503,
+            headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
+          }),
+        );
+      }
+    },
+  };
+}
+
+export function createGraphQLHandler(options: {
+  keyledger: Keyledger;
+  db: Kysely<ReadModels>;
+  index: CredentialIndex;
+  requestLog: RequestLog;
+  metrics: Metrics;
+  logger: Logger;
+}): YogaServerInstance<ServerContext, GraphQLContext> {
+  const { keyledger, db, index, requestLog, metrics, logger } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -43,18 +107,9 @@ export function createGraphQLHandler(options: { keyledger: Keyledger; db: Kysely
       warn: (...args) => logger.warn({ yoga: args.map(String) }),
       error: (...args) => logger.error({ yoga: args.map(String) }),
     },
-    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 12 }, maxAliases: { n: 20 }, costLimit: { maxCost: 20_000 } })],
-    context: async ({ request, req, res }) => {
-      const requestId = (res.getHeader('x-request-id') as string | undefined) ?? requestIdOf(req);
-      const now = new Date();
-      return {
-        requestId,
-        now,
-        keyledger,
-        db,
-        auth: await authenticate(credentialsFromHeaders(request.headers, new URL(request.url).origin), db, now),
-      };
-    },
+    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 12 }, maxAliases: { n: 20 }, costLimit: { maxCost: 20_000 } }), auditPlugin(requestLog, metrics, logger)],
+    // Authentication happened before yoga (so that even a malformed document is attributed).
+    context: ({ audit, auth, now }) => ({ requestId: audit.requestId, now, keyledger, db, index, audit, auth }),
     maskedErrors: {
       maskError: (error, message) => {
         const graphQLError = error instanceof GraphQLError ? error : null;

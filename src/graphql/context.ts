@@ -4,6 +4,8 @@ import type { Kysely } from 'kysely';
 import type { Keyledger } from '../commands/keyledger.js';
 import type { PrincipalActor } from '../domain/actor.js';
 import type { ReadModels } from '../../projections/index.js';
+import type { RequestAudit } from '../audit/request-audit.js';
+import type { CredentialIndex } from '../gateway/credential-index.js';
 
 export type Authentication =
   | { readonly ok: true; readonly actor: PrincipalActor }
@@ -16,4 +18,8 @@ export interface GraphQLContext {
   readonly db: Kysely<ReadModels>;
   /** The request's clock reading: expiry is judged against it. */
   readonly now: Date;
+  /** Credentials in memory, for verification without I/O. */
+  readonly index: CredentialIndex;
+  /** This request's audit record (R22). */
+  readonly audit: RequestAudit;
 }

@@ -7,6 +7,8 @@ import './types/principals.js';
 import './types/credentials.js';
 import './types/organization.js';
 import './types/node.js';
+import './types/audit.js';
+import './types/verification.js';
 
 export const schema: GraphQLSchema = builder.toSchema();
 

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/logger.js';
 import { runCli, startCli } from '../support/cli.js';
 import { streamActivityProjection } from '../support/stream-activity.js';
 import type { Projection } from '../../projections/projection.js';
-import type { ReadModels } from '../../projections/index.js';
+import { keyledgerProjections, type ReadModels } from '../../projections/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-gateway-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,7 +21,7 @@ describe('gateway HTTP', () => {
     const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'http.db')}`, PORT: '0', KEYLEDGER_BOOTSTRAP: 'false' });
     // A projection with its own tables, to see readiness follow the runner.
     const projection = streamActivityProjection() as unknown as Projection<ReadModels>;
-    const app = await buildApp(config, { logger: silentLogger(), projections: [projection] });
+    const app = await buildApp(config, { logger: silentLogger(), projections: [...keyledgerProjections(), projection] });
     const { url } = await app.start();
     try {
       const health = await fetch(`${url}/health`);
@@ -36,7 +36,7 @@ describe('gateway HTTP', () => {
         status: 'ready',
         eventStore: 'sqlite',
         readStore: 'sqlite',
-        projections: [{ name: 'stream_activity', state: 'running', position: appended.position }],
+        projections: [...keyledgerProjections().map((p) => p.name), 'stream_activity'].map((name) => ({ name, state: 'running', position: appended.position })),
       });
 
       expect((await fetch(`${url}/nowhere`)).status).toBe(404);
@@ -54,7 +54,7 @@ describe('gateway HTTP', () => {
         throw new Error('broken read model');
       },
     }) as unknown as Projection<ReadModels>;
-    const app = await buildApp(config, { logger: silentLogger(), projections: [failing] });
+    const app = await buildApp(config, { logger: silentLogger(), projections: [...keyledgerProjections(), failing] });
     const { url } = await app.start();
     try {
       await app.store.append('probe-1', [{ id: randomUUID(), type: 'Happened', data: {} }]);
@@ -112,7 +112,7 @@ describe('keyledger CLI', () => {
     const result = await runCli(['projections', 'status', '--json'], env);
     expect(result.code).toBe(0);
     const statuses = JSON.parse(result.stdout) as { name: string; lagEvents: number }[];
-    expect(statuses.map((s) => s.name)).toEqual(['organizations', 'principals', 'credentials']);
+    expect(statuses.map((s) => s.name)).toEqual(keyledgerProjections().map((p) => p.name));
     for (const s of statuses) expect(s.lagEvents).toBe(0);
   });
 

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config.js';
 import type { InitializedOrg } from '../../src/commands/keyledger.js';
 import { buildApp, type App } from '../../src/gateway/app.js';
 import { createLogger } from '../../src/logger.js';
+import type { RecordedEvent } from '../../src/eventstore/port.js';
 import { createTestSchema, PG_URL } from './pg.js';
 
 export interface Credentials {
@@ -45,8 +46,10 @@ export interface TestGateway {
   twin(): Promise<{ url: string; call: TestGateway['call']; close(): Promise<void> }>;
   /** Another organization on the same gateway, made by the operator. */
   newOrg(): Promise<{ org: InitializedOrg; admin: Credentials }>;
-  /** Events in the store: a refused command must not change it. */
+  /** Lifecycle events in the store (request events aside): a refused command must not change it. */
   eventCount(): Promise<number>;
+  /** The request events (R22) in the store. */
+  requestEvents(): Promise<RecordedEvent[]>;
   /** Read-store statements so far (for query-cost tests). */
   statements(): number;
   close(): Promise<void>;
@@ -130,8 +133,13 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
     },
     async eventCount() {
       let n = 0;
-      for await (const page of app.store.readAll()) n += page.length;
+      for await (const page of app.store.readAll()) n += page.filter((e) => !e.stream.startsWith('requests-')).length;
       return n;
+    },
+    async requestEvents() {
+      const events: RecordedEvent[] = [];
+      for await (const page of app.store.readAll()) events.push(...page.filter((e) => e.stream.startsWith('requests-')));
+      return events;
     },
     statements: () => app.readStore.statementCount(),
     async close() {

@@ -39,6 +39,23 @@ function statusOf(row: CredentialsTable, now: Date): Status {
   return 'ACTIVE';
 }
 
+/** When the credential was last used, to the minute; batched per page (one query). */
+async function loadLastUsed(ids: readonly string[], context: GraphQLContext): Promise<(string | null)[]> {
+  const rows = await context.db.selectFrom('credential_usage').select(['credential_id', 'last_used_at']).where('credential_id', 'in', [...ids]).execute();
+  const byId = new Map(rows.map((row) => [row.credential_id, row.last_used_at]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+function lastUsedAt(t: PothosSchemaTypes.ObjectFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never>, CredentialsTable>) {
+  return t.loadable({
+    type: 'DateTime',
+    nullable: true,
+    description: 'When it last authenticated a request, to the minute.',
+    load: (ids: string[], context) => loadLastUsed(ids, context),
+    resolve: (k) => k.id,
+  });
+}
+
 async function loadCredentials(ids: readonly string[], context: GraphQLContext, kind: CredentialKindColumn): Promise<(CredentialsTable | Error)[]> {
   const rows = await context.db.selectFrom('credentials').selectAll().where('id', 'in', [...ids]).where('kind', '=', kind).execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
@@ -59,7 +76,7 @@ export const ApiKey = builder.loadableNode(builder.objectRef<CredentialsTable>('
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
     modifiedAt: t.field({ type: 'DateTime', resolve: (k) => k.modified_at }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revoked_at }),
-    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.last_used_at }),
+    lastUsedAt: lastUsedAt(t),
   }),
 });
 
@@ -92,7 +109,7 @@ export const ApplicationKey = builder.loadableNode(builder.objectRef<Credentials
     modifiedAt: t.field({ type: 'DateTime', resolve: (k) => k.modified_at }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revoked_at }),
     expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.expires_at }),
-    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.last_used_at }),
+    lastUsedAt: lastUsedAt(t),
   }),
 });
 
@@ -114,7 +131,7 @@ export const ClientToken = builder.loadableNode(builder.objectRef<CredentialsTab
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
     modifiedAt: t.field({ type: 'DateTime', resolve: (k) => k.modified_at }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revoked_at }),
-    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.last_used_at }),
+    lastUsedAt: lastUsedAt(t),
   }),
 });
 
@@ -149,8 +166,15 @@ function filtered(query: CredentialQuery, filter: Filter | null | undefined, now
   if (filter.nameContains) q = q.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
   if (filter.createdAfter) q = q.where('created_at', '>=', filter.createdAfter.toISOString());
   if (filter.createdBefore) q = q.where('created_at', '<', filter.createdBefore.toISOString());
-  if (filter.lastUsedAfter) q = q.where('last_used_at', '>=', filter.lastUsedAfter.toISOString());
-  if (filter.lastUsedBefore) q = q.where('last_used_at', '<', filter.lastUsedBefore.toISOString());
+  const { lastUsedAfter, lastUsedBefore } = filter;
+  if (lastUsedAfter || lastUsedBefore) {
+    q = q.where('id', 'in', (eb) => {
+      let used = eb.selectFrom('credential_usage').select('credential_id');
+      if (lastUsedAfter) used = used.where('last_used_at', '>=', lastUsedAfter.toISOString());
+      if (lastUsedBefore) used = used.where('last_used_at', '<', lastUsedBefore.toISOString());
+      return used;
+    });
+  }
   return q;
 }
 
