@@ -30,3 +30,18 @@ describe('README', () => {
     expect(withGeneratedSections(readme)).toBe(readme);
   });
 });
+
+describe('README examples', () => {
+  it('are valid documents against the schema', async () => {
+    const { parse, validate } = await import('graphql');
+    const { schema } = await import('../../src/graphql/schema.js');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    for (const block of blocks) {
+      // A block may hold several operations, each standing alone.
+      const operations = block.split(/\n(?=(?:query|mutation|\{))/).filter((o) => o.trim().length > 0);
+      for (const operation of operations) expect(validate(schema, parse(operation)).map((e) => e.message), operation).toEqual([]);
+    }
+  });
+});
