@@ -11,7 +11,7 @@ export function permissionsTable(): string {
   return [header, rule, ...rows].join('\n');
 }
 
-export const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | 'GRAPHQL_VALIDATION_FAILED', { http: number; meaning: string }>> = {
+export const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | 'GRAPHQL_VALIDATION_FAILED' | 'AUDIT_UNAVAILABLE', { http: number; meaning: string }>> = {
   UNAUTHENTICATED: { http: 401, meaning: 'No credentials, unknown or revoked ones, an API key without an application key (R4), a client token (R11), a disabled owner (R14), keys of two organizations.' },
   API_KEY_IN_BROWSER: { http: 403, meaning: 'An API key sent from a browser page of another origin (R12): browsers use client tokens.' },
   FORBIDDEN: { http: 403, meaning: "The credential's effective permissions lack what the operation needs (R7, R8), or it grants a scope or role it does not hold (R9)." },
@@ -27,6 +27,7 @@ export const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERR
   PRINCIPAL_DISABLED: { http: 200, meaning: 'The principal is disabled: it cannot get keys, change role or be disabled again (R14).' },
   CONFLICT: { http: 200, meaning: 'Too many concurrent changes to one object; retry.' },
   GRAPHQL_VALIDATION_FAILED: { http: 400, meaning: 'The document does not match the schema (for example an unknown enum value).' },
+  AUDIT_UNAVAILABLE: { http: 503, meaning: 'The audit entry could not be written, so the request is not acknowledged (R25); retry.' },
   INTERNAL_SERVER_ERROR: { http: 500, meaning: 'An unexpected failure; the message is masked and the log has the request id.' },
 };
 

@@ -5,9 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
+import { openSqliteFile } from '../../src/sqlite/database.js';
 import type { RequestEntry } from '../../src/domain/requests.js';
 import { runCli, startCli } from '../support/cli.js';
 
@@ -82,6 +83,22 @@ describe('durability', () => {
         expect(count.get('after-restart')).toBe(1);
       } finally {
         await store.close();
+      }
+      // And in the audit log read model, once its projection has caught up after the restart.
+      const db = openSqliteFile(join(dir, 'keyledger.db'));
+      try {
+        const entries = await vi.waitUntil(
+          () => {
+            const rows = db.prepare<[string], { request_id: string }>("select request_id from audit_log where org_id = ? and kind = 'REQUEST'").all(organization.id);
+            return rows.some((r) => r.request_id === 'after-restart') ? rows : false;
+          },
+          { timeout: 20_000, interval: 100 },
+        );
+        const inLog = new Map<string, number>();
+        for (const { request_id: id } of entries) inLog.set(id, (inLog.get(id) ?? 0) + 1);
+        for (const id of acknowledged) expect(inLog.get(id), id).toBe(1);
+      } finally {
+        db.close();
       }
     } finally {
       const exited = new Promise((resolve) => second.child.on('close', resolve));
