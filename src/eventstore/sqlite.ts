@@ -125,9 +125,8 @@ export function openSqliteEventStore(path: string, options: { now?: () => Date }
     return { nextRevision: BigInt(last.revision), position: sqlitePosition(last.global_position) };
   }
 
+  // The common case writes at once; a replay (by event id) is looked for only when the write is refused.
   const appendTx = db.transaction((stream: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult => {
-    const replay = replayOf(stream, events);
-    if (replay) return replay;
     const current = lastRevision.get(stream)?.revision ?? null;
     const ok =
       expected === 'any' ||
@@ -145,6 +144,18 @@ export function openSqliteEventStore(path: string, options: { now?: () => Date }
     }
     return { nextRevision: BigInt(revision), position: sqlitePosition(position) };
   });
+
+  function appendOrReplay(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
+    try {
+      return appendTx.immediate(stream, events, expected);
+    } catch (error) {
+      const idTaken = error instanceof Error && 'code' in error && error.code === 'SQLITE_CONSTRAINT_UNIQUE' && error.message.includes('events.id');
+      if (!idTaken && !(error instanceof WrongExpectedRevisionError)) throw error;
+      const replay = replayOf(stream, events);
+      if (replay) return replay;
+      throw error;
+    }
+  }
 
   // Commits by other processes (a CLI next to a running server) show as a new data_version.
   let dataVersion = db.pragma('data_version', { simple: true }) as number;
@@ -168,7 +179,7 @@ export function openSqliteEventStore(path: string, options: { now?: () => Date }
     async append(stream, events, options = {}) {
       const expected = options.expectedRevision ?? 'any';
       validateAppend(stream, events, expected);
-      const result = await lock.run(() => appendTx.immediate(stream, events, expected));
+      const result = await lock.run(() => appendOrReplay(stream, events, expected));
       changes.notify();
       return result;
     },
