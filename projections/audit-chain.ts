@@ -8,7 +8,7 @@
 // It covers every column of an entry except `seq` and `position` (so the chain does not depend
 // on the log's global numbering or on the event store's position format) and the two hashes.
 
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** The `prev_hash` of an organization's first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -79,17 +79,20 @@ export function chainedEntry(row: { readonly [C in ChainedColumn]: unknown }): C
   return entry as ChainedEntry;
 }
 
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
+/** SHA-256 of the UTF-8 text, in hex (one-shot `crypto.hash` where Node has it: 20.12 and later). */
+export const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** The chained columns in canonical (sorted) order, each with its JSON key and separator. */
 const SORTED_KEYS = [...CHAINED_COLUMNS].sort().map((column, i) => ({ column, prefix: `${i === 0 ? '{' : ','}${JSON.stringify(column)}:` }));
 
+/** Strings that JSON.stringify leaves as they are: no quote, backslash, control character or surrogate. */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
 /**
  * `canonicalJson(chainedEntry(row))`, written out directly: an entry is a flat object of known
  * keys, and a rebuild hashes a million of them (the general function spends most of its time
- * listing and sorting keys). A test holds the two equal.
+ * listing and sorting keys, and JSON.stringify most of the rest). A test holds the two equal.
  */
 export function canonicalEntry(row: { readonly [C in ChainedColumn]: unknown }): string {
   let out = '';
@@ -97,7 +100,11 @@ export function canonicalEntry(row: { readonly [C in ChainedColumn]: unknown }):
     const value = row[column];
     out += prefix;
     if (column === 'org_seq') out += canonicalJson(Number(value));
-    else out += value === null || value === undefined ? 'null' : JSON.stringify(String(value));
+    else if (value === null || value === undefined) out += 'null';
+    else {
+      const text = String(value);
+      out += PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+    }
   }
   return `${out}}`;
 }

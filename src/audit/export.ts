@@ -5,6 +5,7 @@
 
 import { once } from 'node:events';
 import type { Kysely, Selectable } from 'kysely';
+import { AUDIT_LOG_COLUMNS } from '../../projections/audit.js';
 import type { ReadModels } from '../../projections/index.js';
 import type { ReadStore } from '../../projections/read-store.js';
 import type { AuditLogTable } from '../../projections/tables.js';
@@ -23,32 +24,7 @@ export interface AuditExportOptions {
 }
 
 /** The columns, in the order of the table (and of the CSV header). */
-export const AUDIT_EXPORT_COLUMNS = [
-  'seq',
-  'org_id',
-  'org_seq',
-  'event_id',
-  'position',
-  'at',
-  'kind',
-  'event_type',
-  'request_id',
-  'api_key_id',
-  'application_key_id',
-  'client_token_id',
-  'principal_id',
-  'operation_type',
-  'operation_name',
-  'root_fields',
-  'outcome',
-  'error_code',
-  'client_ip',
-  'user_agent',
-  'subject_id',
-  'details',
-  'prev_hash',
-  'hash',
-] as const satisfies readonly (keyof AuditLogTable)[];
+export const AUDIT_EXPORT_COLUMNS = AUDIT_LOG_COLUMNS;
 
 type Row = Selectable<AuditLogTable>;
 type Value = string | number | null;

@@ -150,7 +150,7 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
         };
         const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
         for await (const page of app.store.readAll()) check('the event store', json(page));
-        for (const table of ['organizations', 'principals', 'credentials'] as const) {
+        for (const table of ['organizations', 'principals', 'credentials', 'credential_usage', 'audit_log'] as const) {
           check(`read model ${table}`, JSON.stringify(await app.readStore.db.selectFrom(table).selectAll().execute()));
         }
         await app.stop();
