@@ -6,33 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
 import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
 import { openSqliteFile } from '../../src/sqlite/database.js';
 import type { RequestEntry } from '../../src/domain/requests.js';
-import { runCli, startCli } from '../support/cli.js';
+import { runCli, serveCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-durability-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = startCli(['serve', '--port', '0'], env);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
-    const check = setInterval(() => {
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        clearInterval(check);
-        resolve(match[1]!);
-      }
-    }, 20);
-  });
-  return { child, url };
-}
 
 describe('durability', () => {
   it('R25: every request answered 2xx before a SIGKILL is in the audit log exactly once after the restart', async () => {
@@ -41,7 +21,7 @@ describe('durability', () => {
     expect(created.code, created.stderr).toBe(0);
     const { organization, apiKey } = JSON.parse(created.stdout) as { organization: { id: string }; apiKey: { secret: string } };
 
-    const first = await serve(env);
+    const first = await serveCli(env);
     const acknowledged: string[] = [];
     let sent = 0;
     let stop = false;
@@ -60,15 +40,13 @@ describe('durability', () => {
     });
     // Kill it in the middle of the load.
     while (acknowledged.length < 300) await new Promise((r) => setTimeout(r, 10));
-    const died = new Promise((resolve) => first.child.on('close', resolve));
-    first.child.kill('SIGKILL');
-    await died;
+    await first.kill();
     stop = true;
     await Promise.all(loops);
     expect(sent).toBeGreaterThan(acknowledged.length);
 
     // Restarted, it appends nothing of the past again, and its projections catch up.
-    const second = await serve(env);
+    const second = await serveCli(env);
     try {
       await fetch(`${second.url}/api/v1/validate`, { headers: { 'dd-api-key': apiKey.secret, 'x-request-id': 'after-restart' } });
       const store = openSqliteEventStore(join(dir, 'keyledger.db'));
@@ -101,9 +79,7 @@ describe('durability', () => {
         db.close();
       }
     } finally {
-      const exited = new Promise((resolve) => second.child.on('close', resolve));
-      second.child.kill('SIGTERM');
-      await exited;
+      await second.stop();
     }
   });
 });

@@ -5,47 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
-import { runCli, startCli } from '../support/cli.js';
+import { runCli, serveCli, type ServedCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-first-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  stop(): Promise<number | null>;
-}
-
-/** `keyledger serve` until it says where it listens (and, on a first run, until its banner is out). */
-async function serve(env: Record<string, string>, expectBanner: boolean): Promise<Served> {
-  const child = startCli(['serve', '--port', '0'], env);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 30_000);
-    const check = setInterval(() => {
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
-      if (match && (!expectBanner || output.includes('└─'))) {
-        clearTimeout(timer);
-        clearInterval(check);
-        resolve(match[1]!);
-      }
-    }, 20);
-  });
-  return {
-    child,
-    url,
-    output: () => output,
-    stop: () =>
-      new Promise((resolve) => {
-        child.on('close', resolve);
-        child.kill('SIGTERM');
-      }),
-  };
-}
+/** `keyledger serve`, once it listens (and, on a first run, once its banner is out). */
+const serve = (env: Record<string, string>, expectBanner: boolean): Promise<ServedCli> => serveCli(env, (output) => !expectBanner || output.includes('└─'));
 
 async function graphql(url: string, query: string, headers: Record<string, string>): Promise<{ status: number; body: { data?: Record<string, unknown>; errors?: { extensions?: { code?: string } }[] } }> {
   const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });

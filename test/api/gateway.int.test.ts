@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/gateway/app.js';
 import { silentLogger } from '../../src/logger.js';
-import { runCli, startCli } from '../support/cli.js';
+import { runCli, serveCli } from '../support/cli.js';
 import { streamActivityProjection } from '../support/stream-activity.js';
 import type { Projection } from '../../projections/projection.js';
 import { keyledgerProjections, type ReadModels } from '../../projections/index.js';
@@ -117,22 +117,8 @@ describe('keyledger CLI', () => {
   });
 
   it('serves /health until SIGTERM, then exits 0', async () => {
-    const child = startCli(['serve', '--port', '0'], { ...env, LOG_LEVEL: 'info' });
-    let output = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line in ${output}`)), 20_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-    });
-    expect((await fetch(`${url}/health`)).status).toBe(200);
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    const served = await serveCli(env);
+    expect((await fetch(`${served.url}/health`)).status).toBe(200);
+    expect(await served.stop()).toBe(0);
   });
 });

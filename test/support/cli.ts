@@ -37,3 +37,53 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
     });
   });
 }
+
+export interface ServedCli {
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** Everything it printed so far. */
+  output(): string;
+  /** SIGTERM, then its exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+}
+
+/**
+ * `keyledger serve --port 0` in a child process, once it says where it listens (and `ready`
+ * holds of what it printed, for a first-run banner). It logs at info, whatever env says.
+ */
+export async function serveCli(env: Record<string, string>, ready: (output: string) => boolean = () => true): Promise<ServedCli> {
+  const child = startCli(['serve', '--port', '0'], { ...env, LOG_LEVEL: 'info' });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      clearInterval(check);
+      reject(new Error(`keyledger serve did not start:\n${output}`));
+    }, 30_000);
+    const check = setInterval(() => {
+      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
+      if (match && ready(output)) {
+        clearTimeout(timer);
+        clearInterval(check);
+        resolve(match[1]!);
+      }
+    }, 20);
+  });
+  return {
+    child,
+    url,
+    output: () => output,
+    stop() {
+      child.kill('SIGTERM');
+      return closed;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await closed;
+    },
+  };
+}
