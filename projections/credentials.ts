@@ -22,6 +22,8 @@ const HANDLES = [
   'ApplicationKeyOwnerDisabled',
 ] as const satisfies (OrganizationEvent['type'] | PrincipalEvent['type'])[];
 
+const KIND_CREATED = { ApiKeyCreated: 'API_KEY', ClientTokenCreated: 'CLIENT_TOKEN', ApplicationKeyCreated: 'APPLICATION_KEY' } as const;
+
 type Handled = Extract<OrganizationEvent | PrincipalEvent, { type: (typeof HANDLES)[number] }>;
 
 export const credentialsProjection: Projection<ReadModels> = {
@@ -66,65 +68,29 @@ export const credentialsProjection: Projection<ReadModels> = {
     const base = { revocation_reason: null, revoked_at: null, status: 'ACTIVE' as const, created_at: at, modified_at: at };
     switch (event.type) {
       case 'ApiKeyCreated':
-        await tx
-          .insertInto('credentials')
-          .values({
-            ...base,
-            id: event.data.keyId,
-            kind: 'API_KEY',
-            org_id: event.data.orgId,
-            name: event.data.name,
-            name_key: nameKey(event.data.name),
-            last4: event.data.last4,
-            digest: event.data.digest,
-            owner_id: null,
-            created_by: event.data.createdBy,
-            scopes: null,
-            allowed_origins: null,
-            expires_at: null,
-          })
-          .execute();
-        return;
       case 'ClientTokenCreated':
+      case 'ApplicationKeyCreated': {
+        const data = event.data;
         await tx
           .insertInto('credentials')
           .values({
             ...base,
-            id: event.data.tokenId,
-            kind: 'CLIENT_TOKEN',
-            org_id: event.data.orgId,
-            name: event.data.name,
-            name_key: nameKey(event.data.name),
-            last4: event.data.last4,
-            digest: event.data.digest,
-            owner_id: null,
-            created_by: event.data.createdBy,
-            scopes: null,
-            allowed_origins: JSON.stringify(event.data.allowedOrigins),
-            expires_at: null,
+            id: event.type === 'ClientTokenCreated' ? event.data.tokenId : event.data.keyId,
+            kind: KIND_CREATED[event.type],
+            org_id: data.orgId,
+            name: data.name,
+            name_key: nameKey(data.name),
+            last4: data.last4,
+            digest: data.digest,
+            owner_id: event.type === 'ApplicationKeyCreated' ? event.data.principalId : null,
+            created_by: data.createdBy,
+            scopes: event.type === 'ApplicationKeyCreated' && event.data.scopes !== null ? JSON.stringify(event.data.scopes) : null,
+            allowed_origins: event.type === 'ClientTokenCreated' ? JSON.stringify(event.data.allowedOrigins) : null,
+            expires_at: event.type === 'ApplicationKeyCreated' ? event.data.expiresAt : null,
           })
           .execute();
         return;
-      case 'ApplicationKeyCreated':
-        await tx
-          .insertInto('credentials')
-          .values({
-            ...base,
-            id: event.data.keyId,
-            kind: 'APPLICATION_KEY',
-            org_id: event.data.orgId,
-            name: event.data.name,
-            name_key: nameKey(event.data.name),
-            last4: event.data.last4,
-            digest: event.data.digest,
-            owner_id: event.data.principalId,
-            created_by: event.data.createdBy,
-            scopes: event.data.scopes === null ? null : JSON.stringify(event.data.scopes),
-            allowed_origins: null,
-            expires_at: event.data.expiresAt,
-          })
-          .execute();
-        return;
+      }
       case 'ApiKeyRenamed':
       case 'ClientTokenRenamed':
       case 'ApplicationKeyRenamed': {
