@@ -77,6 +77,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     const reasons: string[] = [];
     if (!started || stopping) reasons.push(stopping ? 'stopping' : 'starting');
     for (const p of projections) if (p.state !== 'running') reasons.push(`projection ${p.name} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
+    if (started && !stopping && !index.following) reasons.push('the credential index is not following the event store');
     try {
       await store.headPosition();
     } catch (error) {

@@ -64,6 +64,8 @@ export class CredentialIndex {
   #subscription: Subscription | undefined;
   #loop: Promise<void> | undefined;
   #waiters: Waiter[] = [];
+  #stopping = false;
+  #failing = false;
 
   get size(): number {
     return this.#byDigest.size;
@@ -107,27 +109,42 @@ export class CredentialIndex {
     this.#position = this.#credentialsFrom < this.#principalsFrom ? this.#credentialsFrom : this.#principalsFrom;
   }
 
-  /** Follows the event store from where the loaded read models stopped. */
-  start(store: EventStore, logger: Logger): void {
+  /**
+   * Follows the event store from where the loaded read models stopped. A failure (the store
+   * unreachable) is retried from the last applied position: a stale index would honour revoked keys.
+   */
+  start(store: EventStore, logger: Logger, retryDelayMs = 500): void {
     if (this.#loop) return;
-    const subscription = store.subscribe({ after: this.#position });
-    this.#subscription = subscription;
+    this.#stopping = false;
     this.#loop = (async () => {
-      try {
-        for await (const batch of subscription) {
-          for (const event of batch) this.apply(event);
-          this.#position = batch[batch.length - 1]!.position;
-          this.#notify();
+      while (!this.#stopping) {
+        const subscription = store.subscribe({ after: this.#position });
+        this.#subscription = subscription;
+        try {
+          for await (const batch of subscription) {
+            for (const event of batch) this.apply(event);
+            this.#position = batch[batch.length - 1]!.position;
+            this.#failing = false;
+            this.#notify();
+          }
+        } catch (error) {
+          if (this.#stopping) break;
+          this.#failing = true;
+          logger.error({ err: error }, 'credential index lost the event store; following it again');
+          await subscription.close().catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
         }
-      } catch (error) {
-        logger.error({ err: error }, 'credential index stopped following the event store');
-        throw error;
       }
     })();
-    this.#loop.catch(() => undefined);
+  }
+
+  /** False while the index cannot follow the store (readiness reports it). */
+  get following(): boolean {
+    return this.#loop !== undefined && !this.#failing;
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.#subscription?.close();
     await this.#loop?.catch(() => undefined);
     this.#loop = undefined;

@@ -1,8 +1,17 @@
 // Races over HTTP, on SQLite and on PostgreSQL: the org's invariants hold whatever the
 // interleaving (R1, R2, R3), because they are decided on one stream with its expected revision.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeysDocument, CreateApiKeyDocument, CreateClientTokenDocument, OrganizationDocument, RevokeApiKeyDocument } from '../gql/graphql.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  ApiKeysDocument,
+  CreateApiKeyDocument,
+  CreateApplicationKeyDocument,
+  CreateClientTokenDocument,
+  OrganizationDocument,
+  RevokeApiKeyDocument,
+  RevokeApplicationKeyDocument,
+  ViewerDocument,
+} from '../gql/graphql.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { describePg, pgReachable } from '../support/pg.js';
 
@@ -71,6 +80,22 @@ function races(store: 'sqlite' | 'postgres'): void {
       );
       expect(answers.filter((a) => a.errors === undefined)).toHaveLength(4);
       expect(answers.filter((a) => a.code === 'API_KEY_LIMIT')).toHaveLength(12);
+    } finally {
+      await twin.close();
+    }
+  });
+
+  it.skipIf(store === 'sqlite')(`R17: a revocation on one instance is refused by another within one second (${store})`, async () => {
+    const twin = await g.twin();
+    try {
+      const key = (await g.call(CreateApplicationKeyDocument, { name: `revoked across ${Math.random()}` })).data!.createApplicationKey;
+      const credentials = { apiKey: g.admin.apiKey, applicationKey: key.secret };
+      // The twin learns of the new key from the store, then of its revocation.
+      await vi.waitUntil(async () => (await twin.call(ViewerDocument, {}, credentials)).status === 200, { timeout: 5000, interval: 20 });
+      await g.call(RevokeApplicationKeyDocument, { id: key.applicationKey.id });
+      const revokedAt = performance.now();
+      await vi.waitUntil(async () => (await twin.call(ViewerDocument, {}, credentials)).status === 401, { timeout: 1000, interval: 10 });
+      expect(performance.now() - revokedAt).toBeLessThan(1000);
     } finally {
       await twin.close();
     }

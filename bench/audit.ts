@@ -1,0 +1,656 @@
+// The audit log at a million entries, on the embedded store (one SQLite file):
+// (1) seeding: an org with 20 API keys and 20 application keys made through GraphQL, then
+//     1,000,000 request entries written straight into `audit_log` with their hash chain
+//     (projections/audit-chain.ts), and `verifyAuditChain` over the whole chain, timed;
+// (2) `auditLog(first: 50, filter: { credentialId })` over HTTP, the gateway in-process, pages 1,
+//     100 and 1000 of one API key's 50,000 entries (cursors collected by walking the list),
+//     p50/p99 at 1 and 8 concurrent loops; reference: the resolver's two statements (the keyset
+//     page and the count) as raw better-sqlite3 calls on the same file;
+// (3) `exportAudit` of the whole org to a sink that only counts bytes, CSV and NDJSON, each in a
+//     child process (bench/audit-export-child.ts) that reports its time and peak RSS; references:
+//     the same child exporting an org with no entries (memory), and a raw `select *` iterated with
+//     better-sqlite3, writing nothing (time).
+// Nothing here asserts on time.
+
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { GENESIS_HASH, entryHash } from '../projections/audit-chain.js';
+import { AUDIT_LOG_COLUMNS } from '../projections/audit.js';
+import type { ReadModels } from '../projections/index.js';
+import { openReadStore } from '../projections/read-store.js';
+import { verifyAuditChain } from '../src/audit/verify.js';
+import { loadConfig } from '../src/config.js';
+import { buildApp, type App } from '../src/gateway/app.js';
+import { silentLogger } from '../src/logger.js';
+import { openSqliteFile, type SqliteDatabase } from '../src/sqlite/database.js';
+import type { ChildReport } from './audit-export-child.js';
+import {
+  type Benchmark,
+  type Figure,
+  type LoadRun,
+  type LoadSpec,
+  type LoadSummary,
+  type Row,
+  fmtMs,
+  fmtRate,
+  HttpLoad,
+  log,
+  perSecond,
+  postGraphQL,
+  quantile,
+  summarize,
+  tempDir,
+  timed,
+  toMicros,
+} from './lib.js';
+
+const BENCH = 'audit';
+
+/** KEYLEDGER_BENCH_AUDIT_ENTRIES makes a smaller log for a quick try; the figures are for the default. */
+const ENTRIES = Number(process.env.KEYLEDGER_BENCH_AUDIT_ENTRIES ?? 1_000_000);
+const SIZES = {
+  entries: ENTRIES,
+  apiKeys: 20,
+  serviceAccounts: 4,
+  appKeysPerAccount: 5,
+  /** Entries per seeding transaction. */
+  perTransaction: 100_000,
+  pageSize: 50,
+  /** Pages measured (1-based); those past the credential's last page are left out. */
+  pages: [1, 100, 1000],
+  /** Requests per measured run, after `warmUp` of the same. */
+  requests: 300,
+  warmUp: 50,
+  concurrency: [1, 8],
+} as const;
+
+/** The API key whose entries the pages list (not the admin's: the admin's own requests add entries to the admin's keys). */
+const FILTERED_KEY = 3;
+
+const fmtMsFine = (ms: number): string => `${ms.toFixed(2)} ms`;
+const mb = (bytes: number): number => bytes / (1024 * 1024);
+const fmtMb = (bytes: number): string => `${mb(bytes).toFixed(1)} MB`;
+
+// ---------------------------------------------------------------- the selection of schema/operations/audit.graphql
+
+/** `query AuditLog` of schema/operations/audit.graphql, with its fragment: what a client sends. */
+const AUDIT_LOG_QUERY = `
+query AuditLog($filter: AuditLogFilter, $first: Int, $after: String) {
+  auditLog(filter: $filter, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { ...AuditEntryFields } }
+  }
+}
+fragment AuditEntryFields on AuditEntry {
+  seq orgSeq at kind eventType requestId apiKeyId applicationKeyId clientTokenId
+  principal { id name }
+  operationType operationName rootFields outcome errorCode clientIp userAgent subjectId details prevHash hash
+}`;
+
+/** Walks the list (largest pages) to collect cursors and check the order; not measured. */
+const WALK_QUERY = `query($filter: AuditLogFilter, $after: String) {
+  auditLog(filter: $filter, first: 100, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { seq } } }
+}`;
+
+interface AuditPage {
+  auditLog: {
+    totalCount: number;
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    edges: { cursor: string; node: { seq: number; apiKeyId: string | null } }[];
+  };
+}
+
+// ---------------------------------------------------------------- seeding through the API
+
+interface Credential {
+  /** The global id (what the API takes). */
+  readonly globalId: string;
+  /** The UUID (what audit_log holds). */
+  readonly id: string;
+}
+
+interface AppKey extends Credential {
+  readonly ownerId: string;
+}
+
+interface Seeded {
+  readonly orgId: string;
+  readonly adminId: string;
+  readonly admin: Readonly<Record<string, string>>;
+  readonly apiKeys: readonly Credential[];
+  readonly appKeys: readonly AppKey[];
+  /** The event store's head when the gateway stopped: the synthetic entries follow it. */
+  readonly position: string;
+}
+
+const rawId = (globalId: string): string => decodeGlobalID(globalId).id;
+
+function gatewayConfig(path: string) {
+  return loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${path}`, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
+}
+
+/** An org with its credentials, made through the gateway (so that they are real), then the gateway stopped. */
+async function seedOrg(path: string): Promise<Seeded> {
+  const app = await buildApp(gatewayConfig(path), { logger: silentLogger() });
+  try {
+    const { url } = await app.start();
+    const graphqlUrl = `${url}/graphql`;
+    const created = await app.keyledger.initOrg({ name: 'Audit bench org', adminEmail: 'admin@example.test', adminName: 'Ada Admin' });
+    const admin = { 'x-api-key': created.apiKey.secret, 'x-application-key': created.applicationKey.secret };
+    const call = <T>(query: string, variables: Record<string, unknown>) => postGraphQL<T>(graphqlUrl, admin, query, variables);
+
+    const apiKeys: Credential[] = [];
+    for (let k = 0; k < SIZES.apiKeys; k++) {
+      const { createApiKey } = await call<{ createApiKey: { apiKey: { id: string } } }>('mutation($name: String!) { createApiKey(name: $name) { apiKey { id } } }', {
+        name: `Service key ${k + 1}`,
+      });
+      apiKeys.push({ globalId: createApiKey.apiKey.id, id: rawId(createApiKey.apiKey.id) });
+    }
+    const appKeys: AppKey[] = [];
+    for (let s = 0; s < SIZES.serviceAccounts; s++) {
+      const { createServiceAccount } = await call<{ createServiceAccount: { principal: { id: string } } }>(
+        'mutation($name: String!, $role: Role!) { createServiceAccount(name: $name, role: $role) { principal { id } } }',
+        { name: `Integration ${s + 1}`, role: 'STANDARD' },
+      );
+      const ownerGlobalId = createServiceAccount.principal.id;
+      for (let k = 0; k < SIZES.appKeysPerAccount; k++) {
+        const { createApplicationKey } = await call<{ createApplicationKey: { applicationKey: { id: string } } }>(
+          'mutation($name: String!, $ownerId: ID) { createApplicationKey(name: $name, ownerId: $ownerId) { applicationKey { id } } }',
+          { name: `Integration ${s + 1} key ${k + 1}`, ownerId: ownerGlobalId },
+        );
+        appKeys.push({ globalId: createApplicationKey.applicationKey.id, id: rawId(createApplicationKey.applicationKey.id), ownerId: rawId(ownerGlobalId) });
+      }
+    }
+    // Every event so far (lifecycle and request events) in the audit log before it stops.
+    const position = await app.store.headPosition();
+    await app.runner.waitFor(position, { timeoutMs: 30_000 });
+    return { orgId: created.organization.id, adminId: created.admin.id, admin, apiKeys, appKeys, position };
+  } finally {
+    await app.stop();
+  }
+}
+
+// ---------------------------------------------------------------- seeding straight into audit_log
+
+/** A small deterministic PRNG (mulberry32), so that every run seeds the same mix. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Operation {
+  readonly type: string;
+  readonly name: string | null;
+  readonly rootFields: string;
+  /** A GraphQL request presents an application key too; a plain route only the API key. */
+  readonly withAppKey: boolean;
+  readonly weight: number;
+}
+
+const OPERATIONS: readonly Operation[] = [
+  { type: 'http', name: 'GET /api/v1/validate', rootFields: '[]', withAppKey: false, weight: 0.3 },
+  { type: 'query', name: 'Dashboard', rootFields: '["apiKeys","applicationKeys"]', withAppKey: true, weight: 0.3 },
+  { type: 'query', name: 'AuditLog', rootFields: '["auditLog"]', withAppKey: true, weight: 0.15 },
+  { type: 'query', name: null, rootFields: '["organization"]', withAppKey: true, weight: 0.15 },
+  { type: 'mutation', name: 'CreateApplicationKey', rootFields: '["createApplicationKey"]', withAppKey: true, weight: 0.1 },
+];
+
+const USER_AGENTS = ['curl/8.5.0', 'keyledger-sdk-node/1.4.2 (node v20.11.1)', 'python-requests/2.31.0', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36'];
+
+type EntryRow = Record<(typeof AUDIT_LOG_COLUMNS)[number], string | number | null>;
+
+interface SeedResult {
+  readonly entries: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly firstOrgSeq: number;
+  readonly ms: number;
+  /** Entries of each API key (by index), for the expected page contents. */
+  readonly perApiKey: readonly number[];
+}
+
+/** Entries per message to the seeding worker, and messages in flight at most. */
+const SEED_CHUNK = 5_000;
+const SEED_IN_FLIGHT = 4;
+
+/**
+ * `entries` request entries for the org, appended after the log's last entry exactly as the
+ * projection would: seq and org_seq follow on, each entry links to the previous one with
+ * `entryHash`, and the chain head moves to the last. Every API key gets the same share (entry i
+ * presents API key i mod 20); GraphQL requests present an application key too. Times run from
+ * just after the org's last entry up to the moment seeding starts, so they grow with seq and
+ * precede the entries the gateway writes next. This thread builds and hashes; a worker
+ * (audit-seed-worker.mjs) inserts, `perTransaction` entries per transaction.
+ */
+async function seedEntries(path: string, seeded: Seeded, entries: number): Promise<SeedResult> {
+  const db = openSqliteFile(path);
+  let head: { last_org_seq: number; last_hash: string } | undefined;
+  let top: { seq: number | null };
+  let lastAt: { at: string | null };
+  try {
+    head = db.prepare('select last_org_seq, last_hash from audit_chain_heads where org_id = ?').get(seeded.orgId) as typeof head;
+    top = db.prepare('select max(seq) as seq from audit_log').get() as typeof top;
+    lastAt = db.prepare('select max(at) as at from audit_log where org_id = ?').get(seeded.orgId) as typeof lastAt;
+  } finally {
+    db.close();
+  }
+  let seq = top.seq ?? 0;
+  let orgSeq = head?.last_org_seq ?? 0;
+  let prevHash = head?.last_hash ?? GENESIS_HASH;
+  const firstSeq = seq + 1;
+  const firstOrgSeq = orgSeq + 1;
+  const fromMs = Date.parse(lastAt.at ?? new Date().toISOString()) + 1;
+  const spanMs = Math.max(1, Date.now() - fromMs);
+
+  const random = prng(20240611);
+  const cumulative = OPERATIONS.map((_, i) => OPERATIONS.slice(0, i + 1).reduce((n, o) => n + o.weight, 0));
+  const perApiKey = new Array<number>(seeded.apiKeys.length).fill(0);
+
+  /** Entry i as the values of AUDIT_LOG_COLUMNS, in order. */
+  const entry = (i: number): (string | number | null)[] => {
+    const r = random();
+    const op = OPERATIONS[cumulative.findIndex((c) => r < c)] ?? OPERATIONS[0]!;
+    const k = i % seeded.apiKeys.length;
+    perApiKey[k]!++;
+    const appKey = op.withAppKey ? seeded.appKeys[Math.floor(random() * seeded.appKeys.length)]! : null;
+    const o = random();
+    const outcome = o < 0.97 ? 'ALLOWED' : o < 0.99 ? 'DENIED' : 'FAILED';
+    const net = Math.floor(random() * 4096);
+    const row: EntryRow = {
+      seq: ++seq,
+      org_id: seeded.orgId,
+      org_seq: ++orgSeq,
+      event_id: randomUUID(),
+      position: seeded.position,
+      at: new Date(fromMs + Math.floor((i * spanMs) / entries)).toISOString(),
+      kind: 'REQUEST',
+      event_type: outcome === 'DENIED' ? 'RequestDenied' : 'RequestAuthenticated',
+      request_id: randomUUID(),
+      api_key_id: seeded.apiKeys[k]!.id,
+      application_key_id: appKey?.id ?? null,
+      client_token_id: null,
+      principal_id: appKey?.ownerId ?? null,
+      operation_type: op.type,
+      operation_name: op.name,
+      root_fields: op.rootFields,
+      outcome,
+      error_code: outcome === 'DENIED' ? 'FORBIDDEN' : outcome === 'FAILED' ? 'BAD_USER_INPUT' : null,
+      client_ip: `10.0.${net >> 8}.${(net & 255) + 1}`,
+      user_agent: USER_AGENTS[net % USER_AGENTS.length]!,
+      subject_id: null,
+      details: null,
+      prev_hash: prevHash,
+      hash: '',
+    };
+    row.hash = entryHash(prevHash, row);
+    prevHash = row.hash;
+    return AUDIT_LOG_COLUMNS.map((column) => row[column]);
+  };
+
+  const t0 = performance.now();
+  const worker = new Worker(new URL('./audit-seed-worker.mjs', import.meta.url), {
+    workerData: { path, columns: AUDIT_LOG_COLUMNS, perTransaction: SIZES.perTransaction },
+    execArgv: [],
+  });
+  try {
+    let inFlight = 0;
+    let wake: (() => void) | null = null;
+    let failure: Error | null = null;
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    const fail = (error: Error) => {
+      failure ??= error;
+      wake?.();
+      finished();
+    };
+    worker.on('message', (message: { inserted?: number; done?: true; failure?: string }) => {
+      if (message.failure !== undefined) fail(new Error(`the seeding worker failed: ${message.failure}`));
+      else if (message.done) finished();
+      else {
+        inFlight--;
+        wake?.();
+      }
+    });
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the seeding worker exited (code ${code})`)));
+    for (let from = 0; from < entries && failure === null; from += SEED_CHUNK) {
+      const rows: (string | number | null)[][] = [];
+      for (let i = from; i < Math.min(entries, from + SEED_CHUNK); i++) rows.push(entry(i));
+      while (inFlight >= SEED_IN_FLIGHT && failure === null) await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+      worker.postMessage({ rows });
+      inFlight++;
+    }
+    if (failure === null) worker.postMessage({ head: { orgId: seeded.orgId, orgSeq, hash: prevHash } });
+    await done;
+    if (failure !== null) throw failure;
+  } finally {
+    await worker.terminate();
+  }
+  const ms = performance.now() - t0;
+  return { entries, firstSeq, lastSeq: seq, firstOrgSeq, ms, perApiKey };
+}
+
+// ---------------------------------------------------------------- raw SQL: the resolver's statements
+
+/**
+ * What `auditLog(filter: { credentialId: <an API key> }, first, after)` sends (NEWEST_FIRST):
+ * src/graphql/types/audit.ts builds the page and the count from the same filtered query, and
+ * runs them together. These are the texts Kysely compiles them to.
+ */
+const PAGE_SQL = 'select * from "audit_log" where "org_id" = ? and "api_key_id" = ? order by "seq" desc limit ?';
+const PAGE_AFTER_SQL = 'select * from "audit_log" where "org_id" = ? and "api_key_id" = ? and "seq" < ? order by "seq" desc limit ?';
+const COUNT_SQL = 'select count(*) as "n" from "audit_log" where "org_id" = ? and "api_key_id" = ?';
+/** exportAudit's page, and verifyAuditChain's. */
+const EXPORT_PAGE_SQL = 'select * from "audit_log" where "org_id" = ? and "seq" > ? order by "seq" limit ?';
+const VERIFY_PAGE_SQL = 'select * from "audit_log" where "org_id" = ? and "org_seq" > ? order by "org_seq" limit ?';
+
+function queryPlan(db: SqliteDatabase, sqlText: string, params: readonly unknown[]): string {
+  const rows = db.prepare(`explain query plan ${sqlText}`).all(...params) as { detail: string }[];
+  return rows.map((r) => r.detail).join('; ');
+}
+
+interface RawTimes {
+  /** Page and count, one after the other: what one request costs the store. */
+  readonly both: LoadSummary;
+  readonly pageP50Ms: number;
+  readonly countP50Ms: number;
+}
+
+/** The page (and the count) through better-sqlite3, `requests` times after a warm-up; latencies per call. */
+function rawPage(db: SqliteDatabase, orgId: string, apiKeyId: string, afterSeq: number | null): RawTimes {
+  const page = db.prepare(afterSeq === null ? PAGE_SQL : PAGE_AFTER_SQL);
+  const count = db.prepare(COUNT_SQL);
+  const params = afterSeq === null ? [orgId, apiKeyId, SIZES.pageSize + 1] : [orgId, apiKeyId, afterSeq, SIZES.pageSize + 1];
+  const both = new Float64Array(SIZES.requests);
+  const pageOnly = new Float64Array(SIZES.requests);
+  const countOnly = new Float64Array(SIZES.requests);
+  for (let i = 0; i < SIZES.warmUp; i++) {
+    page.all(...params);
+    count.get(orgId, apiKeyId);
+  }
+  const t0 = performance.now();
+  for (let i = 0; i < SIZES.requests; i++) {
+    const a = performance.now();
+    page.all(...params);
+    const b = performance.now();
+    count.get(orgId, apiKeyId);
+    const c = performance.now();
+    pageOnly[i] = b - a;
+    countOnly[i] = c - b;
+    both[i] = c - a;
+  }
+  const ms = performance.now() - t0;
+  const summary = summarize([{ done: SIZES.requests, ms, latencies: both }]);
+  return { both: summary, pageP50Ms: quantile(pageOnly.sort(), 0.5), countP50Ms: quantile(countOnly.sort(), 0.5) };
+}
+
+// ---------------------------------------------------------------- the export children
+
+function runChild(path: string, orgId: string, mode: ChildReport['mode']): Promise<ChildReport> {
+  const script = fileURLToPath(new URL('./audit-export-child.ts', import.meta.url));
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path, orgId, mode], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`export child (${mode}) exited with ${code}: ${err.slice(0, 1000)}`));
+      try {
+        resolve(JSON.parse(line) as ChildReport);
+      } catch {
+        reject(new Error(`export child (${mode}) printed no report: ${out.slice(0, 500)} ${err.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+function describeChild(label: string, r: ChildReport): string {
+  const samples = r.rssSamples.map(([n, rss]) => `${n >= 1000 ? `${Math.round(n / 1000)}k` : n}: ${Math.round(mb(rss))}`).join(', ');
+  return (
+    `${label}: ${fmtRate(r.entries)} entries${r.bytes > 0 ? `, ${fmtMb(r.bytes)}` : ''} in ${fmtMs(r.ms)} (${fmtRate(perSecond(r.entries, r.ms))} entries/s); ` +
+    `peak RSS ${fmtMb(r.maxRss)} (RSS before the export ${fmtMb(r.rssBefore)}), heap ${fmtMb(r.heapBefore)} before, peak ${fmtMb(r.peakHeap)}, ${fmtMb(r.heapAfter)} after` +
+    (samples ? `; RSS MB by entries written: ${samples}` : '')
+  );
+}
+
+// ---------------------------------------------------------------- the benchmark
+
+interface PageTarget {
+  readonly page: number;
+  /** The `after` cursor (null for page 1) and the seq it stands for. */
+  readonly after: string | null;
+  readonly afterSeq: number | null;
+  /** The seq of the page's first entry, to check the answers. */
+  readonly firstSeq: number;
+}
+
+/** Walks the whole filtered list with the API (100 per request): checks its order and length, and collects the cursors of the measured pages. */
+async function walk(url: string, admin: Readonly<Record<string, string>>, credentialId: string, expected: number): Promise<{ targets: PageTarget[]; requests: number }> {
+  const seqs: number[] = [];
+  const cursors: string[] = [];
+  let after: string | null = null;
+  let requests = 0;
+  let total = -1;
+  for (;;) {
+    const data: { auditLog: { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { cursor: string; node: { seq: number } }[] } } =
+      await postGraphQL(url, admin, WALK_QUERY, { filter: { credentialId }, after });
+    requests++;
+    total = data.auditLog.totalCount;
+    for (const edge of data.auditLog.edges) {
+      if (seqs.length > 0 && edge.node.seq >= seqs[seqs.length - 1]!) throw new Error(`auditLog is not newest first at seq ${edge.node.seq}`);
+      seqs.push(edge.node.seq);
+      cursors.push(edge.cursor);
+    }
+    if (!data.auditLog.pageInfo.hasNextPage) break;
+    after = data.auditLog.pageInfo.endCursor;
+  }
+  if (seqs.length !== expected || total !== expected) throw new Error(`the walk saw ${seqs.length} entries (totalCount ${total}); the seeding gave the key ${expected}`);
+  const targets: PageTarget[] = [];
+  for (const page of SIZES.pages) {
+    const start = (page - 1) * SIZES.pageSize;
+    if (start >= seqs.length) continue;
+    targets.push({ page, after: page === 1 ? null : cursors[start - 1]!, afterSeq: page === 1 ? null : seqs[start - 1]!, firstSeq: seqs[start]! });
+  }
+  return { targets, requests };
+}
+
+async function audit(): Promise<Row[]> {
+  const tmp = tempDir('audit');
+  const path = tmp.file('keyledger.db');
+  const rows: Row[] = [];
+  const figure = (f: Omit<Figure, 'bench'>) => rows.push({ bench: BENCH, ...f });
+  try {
+    // ---- (1) seed
+    const seededOrg = await timed(() => seedOrg(path));
+    const seeded = seededOrg.result;
+    log(
+      `gateway: org, admin, ${seeded.apiKeys.length} API keys, ${SIZES.serviceAccounts} service accounts with ${seeded.appKeys.length} application keys ` +
+        `made through GraphQL in ${fmtMs(seededOrg.ms)}; gateway stopped`,
+    );
+    const seed = await seedEntries(path, seeded, SIZES.entries);
+    log(
+      `seeded ${fmtRate(seed.entries)} request entries straight into audit_log (seq ${seed.firstSeq}…${seed.lastSeq}, org_seq from ${seed.firstOrgSeq}, ` +
+        `hash chain by projections/audit-chain.ts entryHash, chain head moved) in ${fmtMs(seed.ms)} ` +
+        `(${fmtRate(perSecond(seed.entries, seed.ms))} entries/s, ${SIZES.perTransaction.toLocaleString('en-US')} per transaction); file ${fmtMb(statSync(path).size)}`,
+    );
+    log(
+      'note: the entries bypass the event store and the projection on purpose: a million events through both would take minutes; ' +
+        "the projection's own speed is what the rebuild benchmark measures",
+    );
+
+    // The whole chain, as auditIntegrity checks it (its reference, the raw read of the same rows, comes with the export's).
+    const readStore = await openReadStore<ReadModels>({ kind: 'sqlite', path });
+    const verified = await timed(() => verifyAuditChain(readStore.db, seeded.orgId)).finally(() => readStore.close());
+    {
+      const { ok, checked, firstBroken } = verified.result;
+      log(
+        `verify ${fmtRate(checked)} entries (whole chain, verifyAuditChain): ${ok ? 'ok' : `BROKEN at ${JSON.stringify(firstBroken)}`} in ${fmtMs(verified.ms)} ` +
+          `(${fmtRate(perSecond(checked, verified.ms))} entries/s)`,
+      );
+      if (!ok) throw new Error(`the seeded chain does not verify: ${JSON.stringify(firstBroken)}`);
+    }
+
+    // ---- (2) pages over HTTP
+    const key = seeded.apiKeys[FILTERED_KEY]!;
+    const expected = seed.perApiKey[FILTERED_KEY]!;
+    const raw = openSqliteFile(path);
+    let app: App | null = null;
+    const loads: HttpLoad[] = [];
+    let walked: { targets: PageTarget[]; requests: number };
+    try {
+      app = await buildApp(gatewayConfig(path), { logger: silentLogger() });
+      const { url } = await app.start();
+      const graphqlUrl = `${url}/graphql`;
+      const w0 = performance.now();
+      walked = await walk(graphqlUrl, seeded.admin, key.globalId, expected);
+      log(
+        `gateway restarted on the file; walked API key ${FILTERED_KEY + 1}'s ${fmtRate(expected)} entries, newest first, ${walked.requests} requests of 100 ` +
+          `in ${fmtMs(performance.now() - w0)}: order and totalCount check out; pages measured: ${walked.targets.map((t) => t.page).join(', ')}`,
+      );
+      const samplePlanAfter = walked.targets.find((t) => t.afterSeq !== null)?.afterSeq ?? seed.lastSeq;
+      log(`plan, page:   ${queryPlan(raw, PAGE_AFTER_SQL, [seeded.orgId, key.id, samplePlanAfter, SIZES.pageSize + 1])}`);
+      log(`plan, count:  ${queryPlan(raw, COUNT_SQL, [seeded.orgId, key.id])}`);
+      log(`plan, export: ${queryPlan(raw, EXPORT_PAGE_SQL, [seeded.orgId, 0, 1000])}`);
+      log(`plan, verify: ${queryPlan(raw, VERIFY_PAGE_SQL, [seeded.orgId, 0, 1000])}`);
+
+      for (const concurrency of SIZES.concurrency) loads.push(await HttpLoad.open({ url: graphqlUrl, headers: seeded.admin, concurrency }));
+
+      let statements = 0;
+      let requests = 0;
+      for (const target of walked.targets) {
+        const variables = { filter: { credentialId: key.globalId }, first: SIZES.pageSize, ...(target.after === null ? {} : { after: target.after }) };
+        // One answer, checked: a full page of the key's entries, starting where the walk said.
+        const check = await postGraphQL<AuditPage>(graphqlUrl, seeded.admin, AUDIT_LOG_QUERY, variables);
+        const edges = check.auditLog.edges;
+        const expectedLength = Math.min(SIZES.pageSize, expected - (target.page - 1) * SIZES.pageSize);
+        if (edges.length !== expectedLength || edges[0]?.node.seq !== target.firstSeq || edges.some((e) => e.node.apiKeyId !== key.globalId)) {
+          throw new Error(`page ${target.page}: ${edges.length} entries from seq ${edges[0]?.node.seq}, expected ${expectedLength} from ${target.firstSeq}, all of the key`);
+        }
+        const reference = rawPage(raw, seeded.orgId, key.id, target.afterSeq);
+        const spec: LoadSpec = { query: AUDIT_LOG_QUERY, variables, total: SIZES.requests, maxMs: 60_000 };
+        const runs: { concurrency: number; summary: LoadSummary }[] = [];
+        for (const [i, load] of loads.entries()) {
+          await load.run({ ...spec, total: SIZES.warmUp });
+          const before = app.readStore.statementCount();
+          const run: LoadRun = await load.run(spec);
+          statements += app.readStore.statementCount() - before;
+          requests += run.done;
+          runs.push({ concurrency: SIZES.concurrency[i]!, summary: summarize([run]) });
+        }
+        log(
+          `page ${target.page} (${target.after === null ? 'no cursor' : `after seq ${target.afterSeq}`}): raw page+count p50 ${fmtMsFine(reference.both.p50Ms)}, ` +
+            `p99 ${fmtMsFine(reference.both.p99Ms)} (page ${fmtMsFine(reference.pageP50Ms)} + count ${fmtMsFine(reference.countP50Ms)} at p50); ` +
+            runs.map(({ concurrency, summary: s }) => `HTTP ×${concurrency}: ${fmtRate(s.rate)} req/s, p50 ${fmtMsFine(s.p50Ms)}, p99 ${fmtMsFine(s.p99Ms)}`).join('; '),
+        );
+        for (const { concurrency, summary: s } of runs) {
+          const label = `page ${target.page}, ×${concurrency}`;
+          if (concurrency === 1) {
+            figure({
+              case: `${label}, p50`,
+              value: toMicros(s.p50Ms),
+              unit: 'µs',
+              refLabel: 'raw SQL page+count, p50',
+              refValue: toMicros(reference.both.p50Ms),
+              refUnit: 'µs',
+              note: 'lower is better',
+            });
+          }
+          figure({
+            case: `${label}, p99`,
+            value: toMicros(s.p99Ms),
+            unit: 'µs',
+            refLabel: 'raw SQL page+count, p99',
+            refValue: toMicros(reference.both.p99Ms),
+            refUnit: 'µs',
+            note: `${fmtRate(s.rate)} req/s, p50 ${fmtMsFine(s.p50Ms)}${concurrency > 1 ? `; the reference is one loop (synchronous calls)` : ''}`,
+          });
+        }
+      }
+      const perRequest = statements / Math.max(1, requests);
+      log(
+        `read-store statements per auditLog request: ${perRequest.toFixed(2)} (the page, the count, the principals' batch, ` +
+          'and the projection writing these requests\' own audit entries meanwhile)',
+      );
+      figure({
+        case: 'read-store statements per request',
+        value: perRequest,
+        unit: 'stmts/req',
+        refLabel: 'resolver: page + count',
+        refValue: 2,
+        refUnit: 'stmts',
+        note: `${perRequest.toFixed(2)}; includes the projection's writes of the requests' own audit entries`,
+      });
+    } finally {
+      for (const load of loads) await load.close();
+      if (app) await app.stop();
+      raw.close();
+    }
+
+    // ---- (3) export, each in a child process
+    const empty = await runChild(path, randomUUID(), 'csv');
+    log(describeChild('child, CSV export of an org with no entries (baseline)', empty));
+    const reference = await runChild(path, seeded.orgId, 'raw');
+    log(describeChild('child, raw select * … order by seq, iterate(), writing nothing (reference)', reference));
+    figure({
+      case: `verify ${fmtRate(verified.result.checked)} entries (verifyAuditChain)`,
+      value: verified.ms,
+      unit: 'ms',
+      refLabel: 'raw select * iterate()',
+      refValue: reference.ms,
+      refUnit: 'ms',
+      note: `chain ok, ${fmtRate(perSecond(verified.result.checked, verified.ms))} entries/s; the reference reads by seq, the same order here; lower is better`,
+    });
+    for (const format of ['csv', 'ndjson'] as const) {
+      const r = await runChild(path, seeded.orgId, format);
+      log(describeChild(`child, exportAudit ${format.toUpperCase()}`, r));
+      if (r.entries !== reference.entries) throw new Error(`the ${format} export wrote ${r.entries} entries; the org has ${reference.entries}`);
+      figure({
+        case: `export ${format.toUpperCase()}, ${fmtRate(r.entries)} entries`,
+        value: r.ms,
+        unit: 'ms',
+        refLabel: 'raw select * iterate()',
+        refValue: reference.ms,
+        refUnit: 'ms',
+        note: `${fmtMb(r.bytes)} written, ${fmtRate(perSecond(r.entries, r.ms))} entries/s; lower is better`,
+      });
+      figure({
+        case: `export ${format.toUpperCase()}, peak RSS`,
+        value: mb(r.maxRss),
+        unit: 'MB',
+        refLabel: 'same child, 0 entries',
+        refValue: mb(empty.maxRss),
+        refUnit: 'MB',
+        note: `heap peak ${fmtMb(r.peakHeap)} vs ${fmtMb(empty.peakHeap)}; RSS at 10%…100%: ${r.rssSamples.map(([, rss]) => Math.round(mb(rss))).join(' ')} MB`,
+      });
+    }
+    return rows;
+  } finally {
+    tmp.remove();
+  }
+}
+
+export const auditBenchmarks: Benchmark[] = [
+  {
+    name: 'audit',
+    title:
+      `Audit log at ${fmtRate(SIZES.entries)} entries, embedded store (SQLite): verify the chain; auditLog(first: ${SIZES.pageSize}) filtered by one API key ` +
+      `over HTTP at ${SIZES.concurrency.join(' and ')} loops; exportAudit CSV and NDJSON in a child process (time, peak RSS)`,
+    run: audit,
+  },
+];
