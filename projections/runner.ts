@@ -41,7 +41,7 @@ export const LAG_COUNT_CAP = 1_000_000;
  * projections share one event loop. Quiet, a feed applies each event as it comes.
  */
 const FLOOD_BATCH = 32;
-const FLOOD_PAUSE_MS = 20;
+const FLOOD_PAUSE_MS = 100;
 
 /** How long a checkpoint that only skipped events may stay unsaved. */
 const CHECKPOINT_SAVE_INTERVAL_MS = 2000;
