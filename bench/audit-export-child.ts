@@ -23,14 +23,18 @@ export interface ChildReport {
   readonly ms: number;
   /** process.resourceUsage().maxRSS, in bytes: the process's peak resident set, start-up included. */
   readonly maxRss: number;
+  /** maxRSS right before the export started (start-up, module loading, opening the file), in bytes. */
+  readonly maxRssBefore: number;
   /** RSS and heap used right before the export started. */
   readonly rssBefore: number;
   readonly heapBefore: number;
+  /** The highest RSS seen at a write (one sample per write, i.e. per page of 1000 entries). */
+  readonly peakRss: number;
   /** The highest heap used seen at a write (one sample per write, i.e. per page of 1000 entries). */
   readonly peakHeap: number;
   /** heap used at the end, after the export. */
   readonly heapAfter: number;
-  /** [entries written so far (approx., by pages), RSS] at about every tenth of the export. */
+  /** [entries written so far (by pages), RSS] every 100,000 entries, and at the end. */
   readonly rssSamples: readonly (readonly [number, number])[];
 }
 
@@ -40,22 +44,12 @@ if (path === undefined || orgId === undefined || (mode !== 'csv' && mode !== 'nd
   process.exit(2);
 }
 
-/** Entries in the org, for the sampling interval only (not timed). */
-function countEntries(): number {
-  const db = openSqliteFile(path!);
-  try {
-    return (db.prepare('select count(*) as n from audit_log where org_id = ?').get(orgId) as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
-
-const expected = countEntries();
 const PAGE = 1000;
-const pages = Math.ceil(expected / PAGE);
-const sampleEvery = Math.max(1, Math.round(pages / 10));
+/** An RSS sample every this many writes (pages of PAGE entries): every 100,000 entries. */
+const SAMPLE_EVERY = 100;
 
 let peakHeap = 0;
+let peakRss = 0;
 const rssSamples: [number, number][] = [];
 let writes = 0;
 let bytes = 0;
@@ -63,10 +57,12 @@ let bytes = 0;
 function sample(entriesSoFar: number, force = false): void {
   const memory = process.memoryUsage();
   if (memory.heapUsed > peakHeap) peakHeap = memory.heapUsed;
-  if (force || writes % sampleEvery === 0) rssSamples.push([entriesSoFar, memory.rss]);
+  if (memory.rss > peakRss) peakRss = memory.rss;
+  if (force || writes % SAMPLE_EVERY === 0) rssSamples.push([entriesSoFar, memory.rss]);
 }
 
 const before = process.memoryUsage();
+const maxRssBefore = process.resourceUsage().maxRSS * 1024;
 let entries = 0;
 let ms = 0;
 
@@ -97,7 +93,7 @@ if (mode === 'raw') {
         bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
         writes++;
         // The CSV header is the first write; every other write is one page.
-        sample(Math.min(expected, (mode === 'csv' ? writes - 1 : writes) * PAGE));
+        sample((mode === 'csv' ? writes - 1 : writes) * PAGE);
         callback();
       },
     });
@@ -117,8 +113,10 @@ const report: ChildReport = {
   bytes,
   ms,
   maxRss: process.resourceUsage().maxRSS * 1024,
+  maxRssBefore,
   rssBefore: before.rss,
   heapBefore: before.heapUsed,
+  peakRss,
   peakHeap,
   heapAfter: process.memoryUsage().heapUsed,
   rssSamples,
