@@ -1,5 +1,5 @@
 // Relay connections over the read store: keyset pagination on (sort column, id), so a page costs
-// one indexed query however deep it is, plus one count for `totalCount`.
+// one indexed query however deep it is, plus one count when `totalCount` is asked for.
 
 import { sql, type SelectQueryBuilder } from 'kysely';
 import type { ReadModels } from '../../projections/index.js';
@@ -14,7 +14,7 @@ export type Direction = 'ASC' | 'DESC';
 export interface Connection<Node> {
   readonly edges: { cursor: string; node: Node }[];
   readonly pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
-  readonly totalCount: number;
+  readonly totalCount: () => Promise<number>;
 }
 
 interface Cursor {
@@ -61,17 +61,18 @@ export async function connection<T extends Sortable>(
     page = page.where(sql<boolean>`(${sql.ref(column)}, ${sql.ref('id')}) ${comparison} (${after.value}, ${after.id})`);
   }
   const order = descending ? sql`desc` : sql`asc`;
-  const [rows, count] = await Promise.all([
-    page
-      .orderBy(sql`${sql.ref(column)} ${order}`)
-      .orderBy(sql`${sql.ref('id')} ${order}`)
-      .limit(first + 1)
-      .execute() as Promise<Row<T>[]>,
-    filtered
+  const rows = (await page
+    .orderBy(sql`${sql.ref(column)} ${order}`)
+    .orderBy(sql`${sql.ref('id')} ${order}`)
+    .limit(first + 1)
+    .execute()) as Row<T>[];
+  const count = once(async () => {
+    const row = (await filtered
       .clearSelect()
       .select(sql<string | number>`count(*)`.as('n'))
-      .executeTakeFirst() as Promise<{ n: string | number } | undefined>,
-  ]);
+      .executeTakeFirst()) as { n: string | number } | undefined;
+    return Number(row?.n ?? 0);
+  });
   const hasNextPage = rows.length > first;
   const nodes = rows.slice(0, first);
   const edges = nodes.map((node) => ({
@@ -81,8 +82,14 @@ export async function connection<T extends Sortable>(
   return {
     edges,
     pageInfo: { hasNextPage, hasPreviousPage: after !== null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },
-    totalCount: Number(count?.n ?? 0),
+    totalCount: count,
   };
+}
+
+/** A thunk run at most once, however many times a document selects the field. */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
 }
 
 /** A LIKE pattern for "contains", on case-folded names. */

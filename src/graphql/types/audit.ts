@@ -11,7 +11,7 @@ import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { badUserInput, notFound } from '../errors.js';
 import { globalId, tryDecode } from '../ids.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../pagination.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, once } from '../pagination.js';
 import { RevocationReasonEnum } from './credentials.js';
 import { Principal, principalIdArg } from './principals.js';
 
@@ -394,18 +394,16 @@ builder.queryFields((t) => ({
       const filtered = filteredEntries(context, actor.orgId, args.filter);
       let page = filtered.selectAll();
       if (after !== null) page = page.where('seq', newestFirst ? '<' : '>', after);
-      const [rows, count] = await Promise.all([
-        page
-          .orderBy('seq', newestFirst ? 'desc' : 'asc')
-          .limit(first + 1)
-          .execute(),
-        filtered.select((eb) => eb.fn.countAll<string | number>().as('n')).executeTakeFirst(),
-      ]);
+      const rows = await page
+        .orderBy('seq', newestFirst ? 'desc' : 'asc')
+        .limit(first + 1)
+        .execute();
+      const count = once(async () => Number((await filtered.select((eb) => eb.fn.countAll<string | number>().as('n')).executeTakeFirst())?.n ?? 0));
       const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor(order, Number(node.seq)), node }));
       return {
         edges,
         pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: after !== null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },
-        totalCount: Number(count?.n ?? 0),
+        totalCount: count,
       };
     },
   }),
