@@ -212,6 +212,23 @@ describe('application keys', () => {
   });
 });
 
+describe('expiry', () => {
+  it('R19: an application key past its expiresAt fails authentication and reads as EXPIRED', async () => {
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const created = await g.call(CreateApplicationKeyDocument, { name: 'expiring', expiresAt });
+    const key = created.data!.createApplicationKey;
+    expect(key.applicationKey).toMatchObject({ status: 'ACTIVE', expiresAt });
+    const credentials = { apiKey: g.admin.apiKey, applicationKey: key.secret };
+    expect((await g.call(ViewerDocument, {}, credentials)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, Date.parse(expiresAt) - Date.now() + 50));
+    const refused = await g.call(ViewerDocument, {}, credentials);
+    expect([refused.status, refused.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(refused.errors?.[0]?.message).toMatch(/expired/);
+    const listed = await g.call(ApplicationKeysDocument, { filter: { status: 'EXPIRED' } });
+    expect(listed.data?.applicationKeys.edges.map((e) => e.node.id)).toEqual([key.applicationKey.id]);
+  });
+});
+
 describe('client tokens', () => {
   it('R11: client tokens are unique by name, list allowed origins, and never open the GraphQL API', async () => {
     const created = await g.call(CreateClientTokenDocument, { name: 'Storefront RUM', allowedOrigins: ['https://shop.example.com', 'http://localhost:3000'] }, g.admin);
