@@ -4,9 +4,7 @@
 // Reference: yoga answering `{ __typename }`: same endpoint, same credentials (so the same
 // authentication), same load loop (HttpLoad, a worker thread), same concurrency, same run.
 
-import { loadConfig } from '../src/config.js';
-import { buildApp, type App } from '../src/gateway/app.js';
-import { silentLogger } from '../src/logger.js';
+import type { App } from '../src/gateway/app.js';
 import {
   type Benchmark,
   type Figure,
@@ -20,8 +18,8 @@ import {
   log,
   postGraphQL,
   summarize,
-  tempDir,
   toMicros,
+  startBenchGateway,
 } from './lib.js';
 
 const CONCURRENCY = 8;
@@ -85,25 +83,16 @@ interface Gateway {
 
 /** A gateway on a fresh SQLite file, an organization made by the operator, and a load generator speaking as its admin. */
 async function startGateway(prefix: string): Promise<Gateway> {
-  const tmp = tempDir(prefix);
-  const cleanups: (() => Promise<void> | void)[] = [() => tmp.remove()];
-  const close = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  };
+  const gateway = await startBenchGateway(prefix);
   try {
-    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
-    const app = await buildApp(config, { logger: silentLogger() });
-    cleanups.push(() => app.stop());
-    const { url } = await app.start();
-    const created = await app.keyledger.initOrg({ name: 'Bench org', adminEmail: 'admin@example.test', adminName: 'Ada Admin' });
-    const admin = { 'x-api-key': created.apiKey.secret, 'x-application-key': created.applicationKey.secret };
-    const graphqlUrl = `${url}/graphql`;
+    const admin = { 'x-api-key': gateway.org.apiKey.secret, 'x-application-key': gateway.org.applicationKey.secret };
+    const graphqlUrl = `${gateway.url}/graphql`;
     const load = await HttpLoad.open({ url: graphqlUrl, headers: admin, concurrency: CONCURRENCY });
     // Closed before the gateway stops, so that its keep-alive connections are gone.
-    cleanups.push(() => load.close());
-    return { app, graphqlUrl, orgId: created.organization.id, admin, load, close };
+    gateway.onClose(() => load.close());
+    return { app: gateway.app, graphqlUrl, orgId: gateway.org.organization.id, admin, load, close: gateway.close };
   } catch (error) {
-    await close();
+    await gateway.close();
     throw error;
   }
 }

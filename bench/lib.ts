@@ -5,6 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { InitializedOrg } from '../src/commands/keyledger.js';
+import { loadConfig } from '../src/config.js';
+import { buildApp, type App } from '../src/gateway/app.js';
+import { silentLogger } from '../src/logger.js';
 import { join } from 'node:path';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -137,6 +141,35 @@ export function tempDir(prefix: string): { dir: string; file(name: string): stri
     file: (name) => join(dir, name),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** A gateway on a fresh SQLite file with one organization made by the operator. */
+export interface BenchGateway {
+  readonly app: App;
+  readonly url: string;
+  readonly org: InitializedOrg;
+  /** Runs at close, last added first (a load generator before the gateway it talks to). */
+  onClose(cleanup: () => Promise<void> | void): void;
+  close(): Promise<void>;
+}
+
+export async function startBenchGateway(prefix: string): Promise<BenchGateway> {
+  const tmp = tempDir(prefix);
+  const cleanups: (() => Promise<void> | void)[] = [() => tmp.remove()];
+  const close = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  };
+  try {
+    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
+    const app = await buildApp(config, { logger: silentLogger() });
+    cleanups.push(() => app.stop());
+    const { url } = await app.start();
+    const org = await app.keyledger.initOrg({ name: 'Bench org', adminEmail: 'admin@example.test', adminName: 'Ada Admin' });
+    return { app, url, org, onClose: (cleanup) => cleanups.push(cleanup), close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------- PostgreSQL

@@ -16,12 +16,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '../src/config.js';
 import { requestStream } from '../src/domain/requests.js';
 import { digestSecret } from '../src/domain/secrets.js';
-import { buildApp, type App } from '../src/gateway/app.js';
-import { silentLogger } from '../src/logger.js';
-import { type Benchmark, type Figure, type LoadRun, type LoadSpec, type LoadSummary, type Row, fmtMs, fmtRate, HttpLoad, log, summarize, tempDir, toMicros } from './lib.js';
+import type { App } from '../src/gateway/app.js';
+import { type Benchmark, type Figure, type LoadRun, type LoadSpec, type LoadSummary, type Row, fmtMs, fmtRate, HttpLoad, log, summarize, toMicros, startBenchGateway } from './lib.js';
 
 const CONCURRENCY = 64;
 /** Rounds of the reference and the subject, alternating which goes first. */
@@ -122,27 +120,18 @@ interface Setup {
 
 /** A gateway on a fresh SQLite file with one org (its API key), the reference knowing that key, and one load generator for both. */
 async function setUp(prefix: string): Promise<Setup> {
-  const tmp = tempDir(prefix);
-  const cleanups: (() => Promise<void> | void)[] = [() => tmp.remove()];
-  const close = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  };
+  const gateway = await startBenchGateway(prefix);
   try {
-    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
-    const app = await buildApp(config, { logger: silentLogger() });
-    cleanups.push(() => app.stop());
-    const { url } = await app.start();
-    const created = await app.keyledger.initOrg({ name: 'Bench org', adminEmail: 'admin@example.test', adminName: 'Ada Admin' });
-    const apiKey = created.apiKey.secret;
+    const apiKey = gateway.org.apiKey.secret;
     const reference = await startReference([apiKey]);
-    cleanups.push(() => reference.close());
+    gateway.onClose(() => reference.close());
     // No headers of its own: each run says what it presents.
-    const load = await HttpLoad.open({ url, headers: {}, concurrency: CONCURRENCY });
+    const load = await HttpLoad.open({ url: gateway.url, headers: {}, concurrency: CONCURRENCY });
     // Closed before the servers stop, so that its keep-alive connections are gone.
-    cleanups.push(() => load.close());
-    return { app, url, orgId: created.organization.id, apiKey, reference, load, close };
+    gateway.onClose(() => load.close());
+    return { app: gateway.app, url: gateway.url, orgId: gateway.org.organization.id, apiKey, reference, load, close: gateway.close };
   } catch (error) {
-    await close();
+    await gateway.close();
     throw error;
   }
 }

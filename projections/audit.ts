@@ -7,7 +7,7 @@ import type { JsonValue, RecordedEvent } from '../src/eventstore/port.js';
 import type { OrganizationEvent } from '../src/domain/organization.js';
 import type { PrincipalEvent } from '../src/domain/principal.js';
 import { REQUEST_EVENT_TYPES, type RequestEntry } from '../src/domain/requests.js';
-import { GENESIS_HASH, canonicalJson, entryHash } from './audit-chain.js';
+import { CHAINED_COLUMNS, GENESIS_HASH, canonicalJson, entryHash } from './audit-chain.js';
 import type { ReadModels } from './index.js';
 import type { Projection } from './projection.js';
 import type { AuditLogTable } from './tables.js';
@@ -150,30 +150,12 @@ function entryOf(event: RecordedEvent): Entry {
   };
 }
 
-/** The table's columns, in the order of its definition (and of an export's fields). */
+/** The table's columns, in the order of its definition (and of an export's fields): the chained ones, with the log's own. */
 export const AUDIT_LOG_COLUMNS = [
   'seq',
-  'org_id',
-  'org_seq',
-  'event_id',
+  ...CHAINED_COLUMNS.slice(0, 3),
   'position',
-  'at',
-  'kind',
-  'event_type',
-  'request_id',
-  'api_key_id',
-  'application_key_id',
-  'client_token_id',
-  'principal_id',
-  'operation_type',
-  'operation_name',
-  'root_fields',
-  'outcome',
-  'error_code',
-  'client_ip',
-  'user_agent',
-  'subject_id',
-  'details',
+  ...CHAINED_COLUMNS.slice(3),
   'prev_hash',
   'hash',
 ] as const satisfies readonly (keyof Entry)[];

@@ -203,7 +203,6 @@ Configuration (environment):
     .action(async (options: { json?: boolean }) => {
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const statuses = await withRunner(logger, (runner) => runner.status());
-      const { globalId } = await import('./graphql/ids.js');
       if (options.json) {
         console.log(JSON.stringify(statuses.map(({ state: _state, ...s }) => s), null, 2));
       } else {
