@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { WrongExpectedRevisionError } from '../src/eventstore/errors.js';
 import type { EventStore, NewEvent } from '../src/eventstore/port.js';
-import { openPostgresEventStore } from '../src/eventstore/postgres.js';
-import { openSqliteEventStore } from '../src/eventstore/sqlite.js';
+import { openPostgresEventStore, postgresEventsTable } from '../src/eventstore/postgres.js';
+import { openSqliteEventStore, sqliteEventsTable } from '../src/eventstore/sqlite.js';
 import { openSqliteFile } from '../src/sqlite/database.js';
 import {
   type Benchmark,
@@ -195,19 +195,7 @@ function appendFigures(
 // ---------------------------------------------------------------- SQLite
 
 /** The store's `events` table (sqlite.ts), under another name: same columns, same unique indexes. */
-const SQLITE_RAW_SCHEMA = `
-  create table raw_events (
-    global_position integer primary key,
-    stream text not null,
-    revision integer not null,
-    id text not null unique,
-    type text not null,
-    data text not null,
-    metadata text not null,
-    recorded_at integer not null,
-    unique (stream, revision)
-  );
-`;
+const SQLITE_RAW_SCHEMA = sqliteEventsTable('raw_events');
 
 async function appendSqlite(): Promise<Row[]> {
   const sizes = SQLITE_SIZES;
@@ -250,19 +238,7 @@ async function appendPostgres(): Promise<Row[]> {
     const pool = new pg.Pool({ connectionString: PG_URL, max: WRITERS });
     pool.on('error', () => undefined);
     const s = `"${distinctSchema}"`;
-    await pool.query(`create table ${s}.raw_events (
-      global_position bigserial primary key,
-      transaction_id xid8 not null default pg_current_xact_id(),
-      stream text not null,
-      revision bigint not null,
-      id uuid not null unique,
-      type text not null,
-      data jsonb not null,
-      metadata jsonb not null,
-      recorded_at timestamptz not null default now(),
-      unique (stream, revision)
-    )`);
-    await pool.query(`create index raw_events_transaction_order on ${s}.raw_events (transaction_id, global_position)`);
+    for (const statement of postgresEventsTable(s, 'raw_events')) await pool.query(statement);
     const insertSql = `insert into ${s}.raw_events (stream, revision, id, type, data, metadata) values ($1, $2, $3, $4, $5, $6)`;
     const rawInsert = async (row: RawRow): Promise<void> => {
       await pool.query(insertSql, [row.stream, row.revision, row.id, row.type, row.data, row.metadata]);

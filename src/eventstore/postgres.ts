@@ -30,6 +30,25 @@ import { hex16, validateAppend } from './validation.js';
  * global_position, fixed width, so string order is exactly this order.
  */
 
+/** The events table's DDL (table and its read-order index); exported so the append benchmark's raw-insert reference has the same shape. */
+export function postgresEventsTable(quotedSchema: string, name: string): string[] {
+  return [
+    `create table if not exists ${quotedSchema}.${name} (
+      global_position bigserial primary key,
+      transaction_id xid8 not null default pg_current_xact_id(),
+      stream text not null,
+      revision bigint not null,
+      id uuid not null unique,
+      type text not null,
+      data jsonb not null,
+      metadata jsonb not null,
+      recorded_at timestamptz not null default now(),
+      unique (stream, revision)
+    )`,
+    `create index if not exists ${name}_transaction_order on ${quotedSchema}.${name} (transaction_id, global_position)`,
+  ];
+}
+
 export interface PostgresEventStoreOptions {
   /** Schema holding the store's tables (default `keyledger`). */
   readonly schema?: string;
@@ -548,19 +567,7 @@ async function createSchema(pool: pg.Pool, schema: string, s: string): Promise<v
       stream text primary key,
       revision bigint not null
     )`);
-    await client.query(`create table if not exists ${s}.events (
-      global_position bigserial primary key,
-      transaction_id xid8 not null default pg_current_xact_id(),
-      stream text not null,
-      revision bigint not null,
-      id uuid not null unique,
-      type text not null,
-      data jsonb not null,
-      metadata jsonb not null,
-      recorded_at timestamptz not null default now(),
-      unique (stream, revision)
-    )`);
-    await client.query(`create index if not exists events_transaction_order on ${s}.events (transaction_id, global_position)`);
+    for (const statement of postgresEventsTable(s, 'events')) await client.query(statement);
     await client.query('commit');
   } catch (error) {
     await client.query('rollback').catch(() => undefined);

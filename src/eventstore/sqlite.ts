@@ -57,8 +57,9 @@ class SqliteRecordedEvent implements RecordedEvent {
   }
 }
 
-const SCHEMA = `
-  create table if not exists events (
+/** The events table's DDL; exported so the append benchmark's raw-insert reference has the same shape. */
+export const sqliteEventsTable = (name: string): string => `
+  create table if not exists ${name} (
     global_position integer primary key,
     stream text not null,
     revision integer not null,
@@ -95,7 +96,7 @@ export interface SqliteEventStore extends EventStore {
 
 export function openSqliteEventStore(path: string, options: { now?: () => Date } = {}): SqliteEventStore {
   const db: SqliteDatabase = openSqliteFile(path);
-  db.exec(SCHEMA);
+  db.exec(sqliteEventsTable('events'));
   const lock: AsyncLock = writeLockFor(path);
   const now = options.now ?? (() => new Date());
   const changes = new ChangeSignal();
