@@ -204,12 +204,16 @@ async function apiCreate(): Promise<Row[]> {
     await gateway.load.run(typenameSpec(REFERENCE_WARM_UP_MS));
     await gateway.load.run(mutations('warm-up key ', sizes.warmUp));
 
-    const { reference, subject: create, referenceStatements: perReference, subjectStatements: perMutation } = await alternate(
-      gateway,
-      sizes.rounds,
-      () => typenameSpec(sizes.referenceMs),
-      { label: 'createApiKey', unit: 'mutations/s', spec: (round) => mutations(`round ${round} key `, sizes.perRound) },
-    );
+    const {
+      reference,
+      subject: create,
+      referenceStatements: perReference,
+      subjectStatements: perMutation,
+    } = await alternate(gateway, sizes.rounds, () => typenameSpec(sizes.referenceMs), {
+      label: 'createApiKey',
+      unit: 'mutations/s',
+      spec: (round) => mutations(`round ${round} key `, sizes.perRound),
+    });
     const { organization } = await postGraphQL<{ organization: { activeApiKeyCount: number } }>(gateway.graphqlUrl, gateway.admin, '{ organization { activeApiKeyCount } }');
     log(describe('{ __typename }', reference, 'req/s'));
     log(describe('createApiKey', create, 'mutations/s'));
@@ -252,11 +256,14 @@ async function seedDashboard(gateway: Gateway, sizes: DashboardSizes): Promise<v
   type CreatedAppKey = { createApplicationKey: { secret: string; applicationKey: { id: string } } };
   type Created = { principal: { id: string } };
   for (let u = 0; u < sizes.users; u++) {
-    const { inviteUser } = await call<{ inviteUser: Created }>('mutation($email: String!, $name: String, $role: Role!) { inviteUser(email: $email, name: $name, role: $role) { principal { id } } }', {
-      email: `user${u + 1}@example.test`,
-      name: `User ${u + 1}`,
-      role: 'STANDARD',
-    });
+    const { inviteUser } = await call<{ inviteUser: Created }>(
+      'mutation($email: String!, $name: String, $role: Role!) { inviteUser(email: $email, name: $name, role: $role) { principal { id } } }',
+      {
+        email: `user${u + 1}@example.test`,
+        name: `User ${u + 1}`,
+        role: 'STANDARD',
+      },
+    );
     const ownerId = inviteUser.principal.id;
     const first = await call<CreatedAppKey>(createAppKey, { name: `User ${u + 1} key 1`, ownerId });
     const asUser = { 'x-api-key': gateway.admin['x-api-key']!, 'x-application-key': first.createApplicationKey.secret };
@@ -267,10 +274,13 @@ async function seedDashboard(gateway: Gateway, sizes: DashboardSizes): Promise<v
     }
   }
   for (let s = 0; s < sizes.serviceAccounts; s++) {
-    const { createServiceAccount } = await call<{ createServiceAccount: Created }>('mutation($name: String!, $role: Role!) { createServiceAccount(name: $name, role: $role) { principal { id } } }', {
-      name: `Service ${s + 1}`,
-      role: s % 2 === 0 ? 'STANDARD' : 'READ_ONLY',
-    });
+    const { createServiceAccount } = await call<{ createServiceAccount: Created }>(
+      'mutation($name: String!, $role: Role!) { createServiceAccount(name: $name, role: $role) { principal { id } } }',
+      {
+        name: `Service ${s + 1}`,
+        role: s % 2 === 0 ? 'STANDARD' : 'READ_ONLY',
+      },
+    );
     for (let k = 0; k < sizes.keysPerPrincipal; k++) await call(createAppKey, { name: `Service ${s + 1} key ${k + 1}`, ownerId: createServiceAccount.principal.id });
   }
 }
@@ -297,7 +307,9 @@ async function apiDashboard(): Promise<Row[]> {
   try {
     const seeded = performance.now();
     await seedDashboard(gateway, sizes);
-    log(`seeded ${sizes.apiKeys} API keys, ${sizes.users} users and ${sizes.serviceAccounts} service accounts with ${sizes.keysPerPrincipal} application keys each in ${fmtMs(performance.now() - seeded)}`);
+    log(
+      `seeded ${sizes.apiKeys} API keys, ${sizes.users} users and ${sizes.serviceAccounts} service accounts with ${sizes.keysPerPrincipal} application keys each in ${fmtMs(performance.now() - seeded)}`,
+    );
     log(await checkDashboard(gateway, 50));
     log(await checkDashboard(gateway, 5));
 
@@ -306,12 +318,12 @@ async function apiDashboard(): Promise<Row[]> {
     await gateway.load.run(page(50, sizes.roundMs, sizes.warmUp));
     await gateway.load.run(page(5, sizes.roundMs, sizes.warmUp));
 
-    const { reference, subject: dashboard, referenceStatements: perReference, subjectStatements: perPage } = await alternate(
-      gateway,
-      sizes.rounds,
-      () => typenameSpec(sizes.roundMs),
-      { label: 'dashboard (first: 50)', unit: 'req/s', spec: () => page(50, sizes.roundMs) },
-    );
+    const {
+      reference,
+      subject: dashboard,
+      referenceStatements: perReference,
+      subjectStatements: perPage,
+    } = await alternate(gateway, sizes.rounds, () => typenameSpec(sizes.roundMs), { label: 'dashboard (first: 50)', unit: 'req/s', spec: () => page(50, sizes.roundMs) });
     const small = await counted(gateway, page(5, sizes.roundMs));
     const smallPage = summarize([small.run]);
     const perSmallPage = small.statements / Math.max(1, smallPage.done);

@@ -209,7 +209,12 @@ const OPERATIONS: readonly Operation[] = [
   { type: 'mutation', name: 'CreateApplicationKey', rootFields: '["createApplicationKey"]', withAppKey: true, weight: 0.1 },
 ];
 
-const USER_AGENTS = ['curl/8.5.0', 'keyledger-sdk-node/1.4.2 (node v20.11.1)', 'python-requests/2.31.0', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36'];
+const USER_AGENTS = [
+  'curl/8.5.0',
+  'keyledger-sdk-node/1.4.2 (node v20.11.1)',
+  'python-requests/2.31.0',
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36',
+];
 
 type EntryRow = Record<(typeof AUDIT_LOG_COLUMNS)[number], string | number | null>;
 

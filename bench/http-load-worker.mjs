@@ -55,9 +55,7 @@ async function run(spec) {
     Array.from({ length: concurrency }, async () => {
       while (failure === null && claimed < spec.total && performance.now() < deadline) {
         const n = claimed++;
-        const body = get
-          ? null
-          : fixed ?? JSON.stringify({ query: spec.query, variables: { ...spec.variables, [spec.unique.variable]: `${spec.unique.prefix}${n}` } });
+        const body = get ? null : (fixed ?? JSON.stringify({ query: spec.query, variables: { ...spec.variables, [spec.unique.variable]: `${spec.unique.prefix}${n}` } }));
         const started = performance.now();
         let answer;
         try {

@@ -8,22 +8,7 @@ import type { EventStore, NewEvent } from '../src/eventstore/port.js';
 import { openPostgresEventStore } from '../src/eventstore/postgres.js';
 import { openSqliteEventStore } from '../src/eventstore/sqlite.js';
 import { streamActivityProjection, type StreamActivityTables } from '../test/support/stream-activity.js';
-import {
-  type Benchmark,
-  type Figure,
-  type Row,
-  dropSchemas,
-  fmtMs,
-  fmtRate,
-  freshSchemaName,
-  log,
-  perSecond,
-  PG_URL,
-  pgReachable,
-  pgSkipped,
-  tempDir,
-  timed,
-} from './lib.js';
+import { type Benchmark, type Figure, type Row, dropSchemas, fmtMs, fmtRate, freshSchemaName, log, perSecond, PG_URL, pgReachable, pgSkipped, tempDir, timed } from './lib.js';
 
 interface Shape {
   readonly streams: number;
@@ -104,8 +89,7 @@ async function rebuildCase(
   const statements = readStore.statementCount() - statementsBefore;
   const rate = perSecond(rebuilt.result.events, rebuilt.ms);
   log(
-    `rebuild (${batched ? 'batched' : 'per-event'}): ${rebuilt.result.events} events in ${fmtMs(rebuilt.ms)} = ${fmtRate(rate)} events/s, ` +
-      `${statements} read-store statements`,
+    `rebuild (${batched ? 'batched' : 'per-event'}): ${rebuilt.result.events} events in ${fmtMs(rebuilt.ms)} = ${fmtRate(rate)} events/s, ` + `${statements} read-store statements`,
   );
 
   // Not a timing check: a rebuild that skipped or repeated events would make the figure meaningless.

@@ -19,8 +19,7 @@ if (selected.length === 0) {
 }
 
 console.log(
-  `keyledger benchmarks: node ${process.version}, ${availableParallelism()} cores, ` +
-    `PostgreSQL ${(await pgReachable()) ? 'reachable' : 'not reachable'} at ${PG_URL}`,
+  `keyledger benchmarks: node ${process.version}, ${availableParallelism()} cores, ` + `PostgreSQL ${(await pgReachable()) ? 'reachable' : 'not reachable'} at ${PG_URL}`,
 );
 console.log('Every figure is printed beside a reference measured in the same run; ratio = figure / reference.');
 

@@ -19,7 +19,21 @@ import { performance } from 'node:perf_hooks';
 import { requestStream } from '../src/domain/requests.js';
 import { digestSecret } from '../src/domain/secrets.js';
 import type { App } from '../src/gateway/app.js';
-import { type Benchmark, type Figure, type LoadRun, type LoadSpec, type LoadSummary, type Row, fmtMs, fmtRate, HttpLoad, log, summarize, toMicros, startBenchGateway } from './lib.js';
+import {
+  type Benchmark,
+  type Figure,
+  type LoadRun,
+  type LoadSpec,
+  type LoadSummary,
+  type Row,
+  fmtMs,
+  fmtRate,
+  HttpLoad,
+  log,
+  summarize,
+  toMicros,
+  startBenchGateway,
+} from './lib.js';
 
 const CONCURRENCY = 64;
 /** Rounds of the reference and the subject, alternating which goes first. */
@@ -306,8 +320,24 @@ async function measure(setup: Setup, c: Case): Promise<Row[]> {
       refUnit: 'req/s',
       note: `${subject.done} vs ${reference.done} requests, ${ROUNDS}×${fmtMs(ROUND_MS)} rounds${c.rateNote ? `; ${c.rateNote(ratio)}` : ''}`,
     }),
-    figure({ case: `${c.label}, p50 latency`, value: toMicros(subject.p50Ms), unit: 'µs', refLabel: `${REFERENCE}, p50`, refValue: toMicros(reference.p50Ms), refUnit: 'µs', note: 'lower is better' }),
-    figure({ case: `${c.label}, p99 latency`, value: toMicros(subject.p99Ms), unit: 'µs', refLabel: `${REFERENCE}, p99`, refValue: toMicros(reference.p99Ms), refUnit: 'µs', note: 'lower is better' }),
+    figure({
+      case: `${c.label}, p50 latency`,
+      value: toMicros(subject.p50Ms),
+      unit: 'µs',
+      refLabel: `${REFERENCE}, p50`,
+      refValue: toMicros(reference.p50Ms),
+      refUnit: 'µs',
+      note: 'lower is better',
+    }),
+    figure({
+      case: `${c.label}, p99 latency`,
+      value: toMicros(subject.p99Ms),
+      unit: 'µs',
+      refLabel: `${REFERENCE}, p99`,
+      refValue: toMicros(reference.p99Ms),
+      refUnit: 'µs',
+      note: 'lower is better',
+    }),
     figure({
       case: 'server-thread busy time per request',
       value: (subjectBusy.serverActive * 1000) / Math.max(1, subject.done),
@@ -315,7 +345,7 @@ async function measure(setup: Setup, c: Case): Promise<Row[]> {
       refLabel: REFERENCE,
       refValue: (referenceBusy.serverActive * 1000) / Math.max(1, reference.done),
       refUnit: 'µs',
-      note: 'lower is better; the server\'s own cost, whichever side bounds the rate',
+      note: "lower is better; the server's own cost, whichever side bounds the rate",
     }),
     figure({
       case: 'process CPU per request',

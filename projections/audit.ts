@@ -151,14 +151,7 @@ function entryOf(event: RecordedEvent): Entry {
 }
 
 /** The table's columns, in the order of its definition (and of an export's fields): the chained ones, with the log's own. */
-export const AUDIT_LOG_COLUMNS = [
-  'seq',
-  ...CHAINED_COLUMNS.slice(0, 3),
-  'position',
-  ...CHAINED_COLUMNS.slice(3),
-  'prev_hash',
-  'hash',
-] as const satisfies readonly (keyof Entry)[];
+export const AUDIT_LOG_COLUMNS = ['seq', ...CHAINED_COLUMNS.slice(0, 3), 'position', ...CHAINED_COLUMNS.slice(3), 'prev_hash', 'hash'] as const satisfies readonly (keyof Entry)[];
 
 /** Compiles only while AUDIT_LOG_COLUMNS names every column of the table. */
 const everyColumnListed: [Exclude<keyof Entry, (typeof AUDIT_LOG_COLUMNS)[number]>] extends [never] ? true : false = true;
@@ -291,9 +284,7 @@ end
 $$`,
             )
             .execute(db);
-          await sql
-            .raw(`create trigger ${POSTGRES_APPEND_ONLY_TRIGGER} before update or delete on audit_log for each row execute function audit_log_append_only()`)
-            .execute(db);
+          await sql.raw(`create trigger ${POSTGRES_APPEND_ONLY_TRIGGER} before update or delete on audit_log for each row execute function audit_log_append_only()`).execute(db);
           await sql.raw('create trigger audit_log_no_truncate before truncate on audit_log for each statement execute function audit_log_append_only()').execute(db);
         }
 
@@ -342,9 +333,7 @@ $$`,
       await tx
         .insertInto('audit_chain_heads')
         .values(headRows.slice(i, i + HEAD_CHUNK))
-        .onConflict((oc) =>
-          oc.column('org_id').doUpdateSet((eb) => ({ last_org_seq: eb.ref('excluded.last_org_seq'), last_hash: eb.ref('excluded.last_hash') })),
-        )
+        .onConflict((oc) => oc.column('org_id').doUpdateSet((eb) => ({ last_org_seq: eb.ref('excluded.last_org_seq'), last_hash: eb.ref('excluded.last_hash') })))
         .execute();
     }
   },

@@ -95,7 +95,11 @@ export const credentialsProjection: Projection<ReadModels> = {
       case 'ClientTokenRenamed':
       case 'ApplicationKeyRenamed': {
         const id = event.type === 'ClientTokenRenamed' ? event.data.tokenId : event.data.keyId;
-        await tx.updateTable('credentials').set({ name: event.data.name, name_key: nameKey(event.data.name), modified_at: at }).where('id', '=', id).execute();
+        await tx
+          .updateTable('credentials')
+          .set({ name: event.data.name, name_key: nameKey(event.data.name), modified_at: at })
+          .where('id', '=', id)
+          .execute();
         return;
       }
       case 'ApplicationKeyScoped':
@@ -110,11 +114,7 @@ export const credentialsProjection: Projection<ReadModels> = {
       case 'ApplicationKeyRevoked':
       case 'ApplicationKeyOwnerDisabled': {
         const id = event.type === 'ClientTokenRevoked' ? event.data.tokenId : event.data.keyId;
-        await tx
-          .updateTable('credentials')
-          .set({ status: 'REVOKED', revocation_reason: event.data.reason, revoked_at: at, modified_at: at })
-          .where('id', '=', id)
-          .execute();
+        await tx.updateTable('credentials').set({ status: 'REVOKED', revocation_reason: event.data.reason, revoked_at: at, modified_at: at }).where('id', '=', id).execute();
         return;
       }
     }

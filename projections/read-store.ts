@@ -5,9 +5,7 @@ import { Kysely, PostgresDialect, type LogEvent, SqliteDialect, type SqliteDatab
 import pg from 'pg';
 import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../src/sqlite/database.js';
 
-export type ReadStoreLocation =
-  | { readonly kind: 'sqlite'; readonly path: string }
-  | { readonly kind: 'postgres'; readonly url: string; readonly schema: string };
+export type ReadStoreLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly schema: string };
 
 export interface ReadStore<DB> {
   readonly kind: ReadStoreLocation['kind'];

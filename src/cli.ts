@@ -92,7 +92,14 @@ function statusTable(statuses: readonly ProjectionStatus[]): string {
   const rows = statuses.map((s) => [s.name, s.position || '(start)', s.head || '(start)', `${s.lagEvents}${s.lagCapped ? '+' : ''}`, `${(s.lagMs / 1000).toFixed(1)}s`]);
   const header = ['projection', 'position', 'head', 'lag (events)', 'lag (age)'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function buildCli(): Command {
@@ -147,7 +154,7 @@ Configuration (environment):
 
   program
     .command('init-org')
-    .description("create an organization with its first admin, API key and application key; prints the keys once")
+    .description('create an organization with its first admin, API key and application key; prints the keys once')
     .requiredOption('--name <name>', "the organization's name")
     .requiredOption('--admin-email <email>', "the first admin's email")
     .option('--admin-name <name>', "the first admin's name (default: the email)")
@@ -168,10 +175,19 @@ Configuration (environment):
         console.log(
           JSON.stringify(
             {
-              organization: { id: created.organization.id, apiId: globalId('Organization', created.organization.id), name: created.organization.name, apiKeyLimit: created.organization.api_key_limit },
+              organization: {
+                id: created.organization.id,
+                apiId: globalId('Organization', created.organization.id),
+                name: created.organization.name,
+                apiKeyLimit: created.organization.api_key_limit,
+              },
               admin: { id: created.admin.id, apiId: globalId('User', created.admin.id), email: created.admin.email, name: created.admin.name, role: created.admin.role },
               apiKey: { id: created.apiKey.credential.id, apiId: globalId('ApiKey', created.apiKey.credential.id), secret: created.apiKey.secret },
-              applicationKey: { id: created.applicationKey.credential.id, apiId: globalId('ApplicationKey', created.applicationKey.credential.id), secret: created.applicationKey.secret },
+              applicationKey: {
+                id: created.applicationKey.credential.id,
+                apiId: globalId('ApplicationKey', created.applicationKey.credential.id),
+                secret: created.applicationKey.secret,
+              },
             },
             null,
             2,
@@ -204,7 +220,13 @@ Configuration (environment):
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const statuses = await withRunner(logger, (runner) => runner.status());
       if (options.json) {
-        console.log(JSON.stringify(statuses.map(({ state: _state, ...s }) => s), null, 2));
+        console.log(
+          JSON.stringify(
+            statuses.map(({ state: _state, ...s }) => s),
+            null,
+            2,
+          ),
+        );
       } else {
         console.log(`event store: ${describeLocation(config().eventStore)}\nread store:  ${describeLocation(config().readStore)}\n`);
         console.log(statusTable(statuses));
@@ -235,8 +257,7 @@ Configuration (environment):
     if (value !== 'csv' && value !== 'ndjson') throw new InvalidArgumentError('csv or ndjson');
     return value;
   };
-  const rangeText = (options: { from?: Date; to?: Date }) =>
-    `${options.from ? ` from ${options.from.toISOString()}` : ''}${options.to ? ` to ${options.to.toISOString()}` : ''}`;
+  const rangeText = (options: { from?: Date; to?: Date }) => `${options.from ? ` from ${options.from.toISOString()}` : ''}${options.to ? ` to ${options.to.toISOString()}` : ''}`;
 
   const audit = program.command('audit').description("verify and export an organization's audit log");
 

@@ -77,9 +77,16 @@ const environment = z.object({
   KEYLEDGER_EVENT_STORE: z.string().trim().default(DEFAULT_EVENT_STORE),
   KEYLEDGER_READ_STORE: z.string().trim().optional(),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number({ error: 'PORT must be a number' }).int('PORT must be a whole number').min(0, 'PORT must be 0 to 65535').max(65535, 'PORT must be 0 to 65535').default(4000),
+  PORT: z.coerce
+    .number({ error: 'PORT must be a number' })
+    .int('PORT must be a whole number')
+    .min(0, 'PORT must be 0 to 65535')
+    .max(65535, 'PORT must be 0 to 65535')
+    .default(4000),
   KEYLEDGER_BOOTSTRAP: z.enum(['true', 'false', '1', '0'], { error: 'KEYLEDGER_BOOTSTRAP must be true or false' }).default('true'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' })
+    .default('info'),
 });
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {

@@ -67,9 +67,7 @@ export async function verifyAuditChain(db: Kysely<ReadModels>, orgId: string, ra
     if (range.to) high = Number(found.high);
   }
   // Read before the entries: entries only ever follow it, so a concurrent append cannot look like a loss.
-  const head = range.to
-    ? undefined
-    : await db.selectFrom('audit_chain_heads').select(['last_org_seq', 'last_hash']).where('org_id', '=', orgId).executeTakeFirst();
+  const head = range.to ? undefined : await db.selectFrom('audit_chain_heads').select(['last_org_seq', 'last_hash']).where('org_id', '=', orgId).executeTakeFirst();
 
   let expectedSeq = low;
   let expectedPrev = GENESIS_HASH;
@@ -77,7 +75,12 @@ export async function verifyAuditChain(db: Kysely<ReadModels>, orgId: string, ra
   let last: Row | undefined;
   let previousMissing = false;
   if (low > 1) {
-    const previous = await db.selectFrom('audit_log').select('hash').where('org_id', '=', orgId).where('org_seq', '=', low - 1).executeTakeFirst();
+    const previous = await db
+      .selectFrom('audit_log')
+      .select('hash')
+      .where('org_id', '=', orgId)
+      .where('org_seq', '=', low - 1)
+      .executeTakeFirst();
     if (previous) expectedPrev = previous.hash;
     else previousMissing = true;
   }

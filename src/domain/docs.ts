@@ -7,12 +7,17 @@ import type { DomainErrorCode } from './errors.js';
 export function permissionsTable(): string {
   const header = `| permission | allows | ${ROLE_NAMES.join(' | ')} |`;
   const rule = `| --- | --- | ${ROLE_NAMES.map(() => ':---:').join(' | ')} |`;
-  const rows = PERMISSIONS.map((p) => `| \`${p.id}\` | ${p.description} | ${ROLE_NAMES.map((role) => ((ROLES[role].permissions as readonly string[]).includes(p.id) ? 'yes' : '')).join(' | ')} |`);
+  const rows = PERMISSIONS.map(
+    (p) => `| \`${p.id}\` | ${p.description} | ${ROLE_NAMES.map((role) => ((ROLES[role].permissions as readonly string[]).includes(p.id) ? 'yes' : '')).join(' | ')} |`,
+  );
   return [header, rule, ...rows].join('\n');
 }
 
 export const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | 'GRAPHQL_VALIDATION_FAILED' | 'AUDIT_UNAVAILABLE', { http: number; meaning: string }>> = {
-  UNAUTHENTICATED: { http: 401, meaning: 'No credentials, unknown or revoked ones, an API key without an application key (R4), a client token (R11), a disabled owner (R14), keys of two organizations.' },
+  UNAUTHENTICATED: {
+    http: 401,
+    meaning: 'No credentials, unknown or revoked ones, an API key without an application key (R4), a client token (R11), a disabled owner (R14), keys of two organizations.',
+  },
   API_KEY_IN_BROWSER: { http: 403, meaning: 'An API key sent from a browser page of another origin (R12): browsers use client tokens.' },
   FORBIDDEN: { http: 403, meaning: "The credential's effective permissions lack what the operation needs (R7, R8), or it grants a scope or role it does not hold (R9)." },
   NOT_FOUND: { http: 200, meaning: 'No such object in your organization: unknown, malformed, of another type, or of another organization (R20).' },

@@ -67,9 +67,29 @@ function withKey(state: Extract<PrincipalState, { exists: true }>, id: string, c
 export function evolvePrincipal(state: PrincipalState, event: PrincipalEvent): PrincipalState {
   switch (event.type) {
     case 'UserInvited':
-      return { exists: true, principalId: event.data.principalId, orgId: event.data.orgId, kind: 'USER', name: event.data.name, email: event.data.email, role: event.data.role, disabled: false, keys: new Map() };
+      return {
+        exists: true,
+        principalId: event.data.principalId,
+        orgId: event.data.orgId,
+        kind: 'USER',
+        name: event.data.name,
+        email: event.data.email,
+        role: event.data.role,
+        disabled: false,
+        keys: new Map(),
+      };
     case 'ServiceAccountCreated':
-      return { exists: true, principalId: event.data.principalId, orgId: event.data.orgId, kind: 'SERVICE_ACCOUNT', name: event.data.name, email: null, role: event.data.role, disabled: false, keys: new Map() };
+      return {
+        exists: true,
+        principalId: event.data.principalId,
+        orgId: event.data.orgId,
+        kind: 'SERVICE_ACCOUNT',
+        name: event.data.name,
+        email: null,
+        role: event.data.role,
+        disabled: false,
+        keys: new Map(),
+      };
   }
   if (!state.exists) return state;
   switch (event.type) {

@@ -24,7 +24,10 @@ export class WrongExpectedRevisionError extends EventStoreError {
 export class DuplicateEventIdError extends EventStoreError {
   override readonly name = 'DuplicateEventIdError';
   readonly code = 'DUPLICATE_EVENT_ID';
-  constructor(readonly stream: string, readonly eventId: string) {
+  constructor(
+    readonly stream: string,
+    readonly eventId: string,
+  ) {
     super(`stream ${stream}: event id ${eventId} was already appended with different content or to another stream`);
   }
 }

@@ -19,14 +19,7 @@ import {
   excludeSystemEvents,
   jsonEvent,
 } from '@kurrent/kurrentdb-client';
-import type {
-  AllStreamResolvedEvent,
-  AllStreamSubscription,
-  AppendStreamState,
-  JSONType,
-  Position as KurrentPosition,
-  ReadPosition,
-} from '@kurrent/kurrentdb-client';
+import type { AllStreamResolvedEvent, AllStreamSubscription, AppendStreamState, JSONType, Position as KurrentPosition, ReadPosition } from '@kurrent/kurrentdb-client';
 import { EventStoreError, InvalidAppendError, StoreUnavailableError, WrongExpectedRevisionError } from './errors.js';
 import type {
   AppendResult,
@@ -186,9 +179,12 @@ export function mapKurrentError(err: unknown, context: { stream?: string; expect
 export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   if (!Number.isFinite(ms)) return promise;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new StoreUnavailableError(`KurrentDB did not answer ${what} within ${ms} ms`));
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        reject(new StoreUnavailableError(`KurrentDB did not answer ${what} within ${ms} ms`));
+      },
+      Math.max(0, ms),
+    );
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -317,20 +313,14 @@ class KurrentDbEventStore implements EventStore {
 
   async #readAllPage(fromPosition: ReadPosition, maxCount: number, direction: typeof FORWARDS | typeof BACKWARDS): Promise<AllStreamResolvedEvent[]> {
     try {
-      return await this.#drain(
-        () => this.#client.readAll({ fromPosition, maxCount, direction, filter: excludeSystemEvents(), deadline: this.#deadlineMs }),
-        'a read of $all',
-      );
+      return await this.#drain(() => this.#client.readAll({ fromPosition, maxCount, direction, filter: excludeSystemEvents(), deadline: this.#deadlineMs }), 'a read of $all');
     } catch (error) {
       throw mapKurrentError(error, {});
     }
   }
 
   async probe(): Promise<void> {
-    await this.#drain(
-      () => this.#client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: 1, deadline: this.#deadlineMs }),
-      'a first read of $all',
-    );
+    await this.#drain(() => this.#client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: 1, deadline: this.#deadlineMs }), 'a first read of $all');
   }
 
   async append(stream: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult> {
@@ -348,11 +338,7 @@ class KurrentDbEventStore implements EventStore {
     );
     let result;
     try {
-      result = await withDeadline(
-        this.#client.appendToStream(stream, proposed, { streamState, deadline: this.#deadlineMs }),
-        this.#deadlineMs,
-        `an append to ${stream}`,
-      );
+      result = await withDeadline(this.#client.appendToStream(stream, proposed, { streamState, deadline: this.#deadlineMs }), this.#deadlineMs, `an append to ${stream}`);
     } catch (error) {
       throw mapKurrentError(error, { stream, expected });
     }
@@ -362,9 +348,7 @@ class KurrentDbEventStore implements EventStore {
       throw new WrongExpectedRevisionError(stream, expected, current >= 0n ? current : null);
     }
     const nextRevision = result.nextExpectedRevision;
-    const position = isUsablePosition(result.position)
-      ? positionFromKurrent(result.position)
-      : await this.#positionOfRevision(stream, nextRevision);
+    const position = isUsablePosition(result.position) ? positionFromKurrent(result.position) : await this.#positionOfRevision(stream, nextRevision);
     return { nextRevision, position };
   }
 
@@ -513,14 +497,7 @@ class KurrentSubscription implements Subscription {
   #paused = false;
   #confirmTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    source: AllStreamSubscription,
-    after: Position,
-    batchSize: number,
-    deadlineMs: number,
-    logger: KurrentDbLogger | undefined,
-    onClose: () => void,
-  ) {
+  constructor(source: AllStreamSubscription, after: Position, batchSize: number, deadlineMs: number, logger: KurrentDbLogger | undefined, onClose: () => void) {
     this.#source = source;
     this.#cursor = after;
     this.#batchSize = batchSize;

@@ -3,7 +3,19 @@
 
 import pg from 'pg';
 import { DuplicateEventIdError, EventStoreError, InvalidAppendError, StoreUnavailableError, WrongExpectedRevisionError } from './errors.js';
-import type { AppendResult, EventStore, ExpectedRevision, JsonObject, JsonValue, NewEvent, Position, ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } from './port.js';
+import type {
+  AppendResult,
+  EventStore,
+  ExpectedRevision,
+  JsonObject,
+  JsonValue,
+  NewEvent,
+  Position,
+  ReadAllOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from './port.js';
 import { START } from './port.js';
 import { hex16, validateAppend } from './validation.js';
 
@@ -76,17 +88,7 @@ const LISTENER_RETRY_MAX_MS = 5000;
 /** Attempts of one append that lost a race on an event id to a concurrent append. */
 const MAX_APPEND_ATTEMPTS = 3;
 
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
 const DRIVER_CONNECTION_MESSAGES = /connection terminated|timeout exceeded when trying to connect|not queryable|client was closed|cannot use a pool after calling end/i;
@@ -207,7 +209,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
       from unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) with ordinality as e(id, type, data, metadata, ord)
       order by e.ord
       returning transaction_id::text as tx, global_position::text as gp, revision::text as rev`,
-    notify: 'select pg_notify($1, \'\')',
+    notify: "select pg_notify($1, '')",
     readStream: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint order by revision`,
     page: `select ${EVENT_COLUMNS} from ${s}.events
       where (transaction_id, global_position) > ($1::xid8, $2::bigint)
@@ -243,15 +245,12 @@ export async function openPostgresEventStore(connectionString: string, options: 
 
   /** A replay of an earlier append returns that append's result; any other reuse of an id is refused. */
   async function replayOf(client: pg.PoolClient, stream: string, ids: readonly string[]): Promise<AppendResult | undefined> {
-    const rows = (
-      await client.query<{ id: string; stream: string; rev: string; tx: string; gp: string }>(sql.knownIds, [ids])
-    ).rows;
+    const rows = (await client.query<{ id: string; stream: string; rev: string; tx: string; gp: string }>(sql.knownIds, [ids])).rows;
     if (rows.length === 0) return undefined;
     const byId = new Map(rows.map((r) => [r.id, r]));
     const found = ids.map((id) => byId.get(id));
     const first = found[0];
-    const isReplay =
-      first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && BigInt(f.rev) === BigInt(first.rev) + BigInt(i));
+    const isReplay = first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && BigInt(f.rev) === BigInt(first.rev) + BigInt(i));
     if (!isReplay) throw new DuplicateEventIdError(stream, ids[found.findIndex((f) => f !== undefined)]!);
     const last = found[found.length - 1]!;
     return { nextRevision: BigInt(last.rev), position: toPosition(last.tx, last.gp) };

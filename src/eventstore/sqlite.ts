@@ -3,7 +3,19 @@
 // same file are serialised by SQLite's write lock (BEGIN IMMEDIATE).
 
 import { DuplicateEventIdError, InvalidAppendError, WrongExpectedRevisionError } from './errors.js';
-import type { AppendResult, EventStore, ExpectedRevision, JsonObject, JsonValue, NewEvent, Position, ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } from './port.js';
+import type {
+  AppendResult,
+  EventStore,
+  ExpectedRevision,
+  JsonObject,
+  JsonValue,
+  NewEvent,
+  Position,
+  ReadAllOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from './port.js';
 import { START } from './port.js';
 import { ChangeSignal, pullSubscription } from './pull-subscription.js';
 import { validateAppend } from './validation.js';
@@ -53,7 +65,16 @@ class SqliteRecordedEvent implements RecordedEvent {
   }
 
   toJSON(): object {
-    return { id: this.id, type: this.type, stream: this.stream, revision: String(this.revision), position: this.position, data: this.data, metadata: this.metadata, recordedAt: this.recordedAt };
+    return {
+      id: this.id,
+      type: this.type,
+      stream: this.stream,
+      revision: String(this.revision),
+      position: this.position,
+      data: this.data,
+      metadata: this.metadata,
+      recordedAt: this.recordedAt,
+    };
   }
 }
 
@@ -115,9 +136,7 @@ export function openSqliteEventStore(path: string, options: { now?: () => Date }
     const found = events.map((e) => byId.get(e.id.toLowerCase()));
     if (found.every((f) => f === undefined)) return undefined;
     const first = found[0];
-    const isReplay =
-      first !== undefined &&
-      found.every((f, i) => f !== undefined && f.stream === stream && f.revision === first.revision + i);
+    const isReplay = first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && f.revision === first.revision + i);
     if (!isReplay) {
       const clash = events[found.findIndex((f) => f !== undefined)]!;
       throw new DuplicateEventIdError(stream, clash.id);

@@ -127,7 +127,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     audit.operationName = 'GET /api/v1/validate';
     const headers = headersOf(req);
     const apiKey = headers.get('dd-api-key')?.trim() || headers.get('x-api-key')?.trim() || null;
-    const verification = verifyCredentials({ apiKey, applicationKey: null, clientToken: null, usage: 'AGENT_INTAKE', origin: headers.get('origin'), requiredScopes: [] }, index, now);
+    const verification = verifyCredentials(
+      { apiKey, applicationKey: null, clientToken: null, usage: 'AGENT_INTAKE', origin: headers.get('origin'), requiredScopes: [] },
+      index,
+      now,
+    );
     audit.recognized = verification.recognized;
     if (!verification.valid) audit.deny(verification.code ?? 'UNAUTHENTICATED');
     const entry = audit.entry();

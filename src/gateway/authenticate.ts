@@ -97,7 +97,11 @@ function usable(found: Found | null, secret: string | null, kind: CredentialKind
   if (secret === null) return { code: 'MISSING_CREDENTIALS', reason: `no ${label}` };
   const claimed = recognizeSecret(secret);
   if (claimed === null) return { code: 'MALFORMED_CREDENTIAL', reason: `the ${label} is not a well-formed keyledger secret` };
-  if (claimed !== kind) return { code: 'WRONG_CREDENTIAL_KIND', reason: `the ${label} is not a${kind === 'API_KEY' ? 'n API key' : kind === 'APPLICATION_KEY' ? 'n application key' : ' client token'}` };
+  if (claimed !== kind)
+    return {
+      code: 'WRONG_CREDENTIAL_KIND',
+      reason: `the ${label} is not a${kind === 'API_KEY' ? 'n API key' : kind === 'APPLICATION_KEY' ? 'n application key' : ' client token'}`,
+    };
   if (!found) return { code: 'UNKNOWN_CREDENTIAL', reason: `the ${label} is unknown` };
   // A disabled owner's keys are revoked with it (R13): say the cause.
   if (found.credential.ownerId !== null && !found.owner?.active) return { code: 'OWNER_DISABLED', reason: `the ${label}'s owner is disabled (R14)` };

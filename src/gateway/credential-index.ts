@@ -192,7 +192,16 @@ export class CredentialIndex {
   #applyCredential(event: Event): void {
     switch (event.type) {
       case 'ApiKeyCreated':
-        this.#put(event.data.digest, { id: event.data.keyId, kind: 'API_KEY', orgId: event.data.orgId, ownerId: null, scopes: null, active: true, expiresAt: null, allowedOrigins: [] });
+        this.#put(event.data.digest, {
+          id: event.data.keyId,
+          kind: 'API_KEY',
+          orgId: event.data.orgId,
+          ownerId: null,
+          scopes: null,
+          active: true,
+          expiresAt: null,
+          allowedOrigins: [],
+        });
         return;
       case 'ClientTokenCreated':
         this.#put(event.data.digest, {

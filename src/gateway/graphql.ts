@@ -73,10 +73,13 @@ function auditPlugin(requestLog: RequestLog, metrics: Metrics, logger: Logger): 
       } catch (error) {
         logger.error({ err: error, requestId: audit.requestId }, 'could not write the audit entry; the request is not acknowledged');
         setResponse(
-          new fetchAPI.Response(JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }), {
-            status: 503,
-            headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
-          }),
+          new fetchAPI.Response(
+            JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }),
+            {
+              status: 503,
+              headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
+            },
+          ),
         );
       }
     },

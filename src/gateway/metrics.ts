@@ -4,7 +4,12 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly #requests = new Counter({ name: 'keyledger_requests_total', help: 'Credentialed requests by route and outcome.', labelNames: ['route', 'outcome'], registers: [this.registry] });
+  readonly #requests = new Counter({
+    name: 'keyledger_requests_total',
+    help: 'Credentialed requests by route and outcome.',
+    labelNames: ['route', 'outcome'],
+    registers: [this.registry],
+  });
   readonly #unrecognized = new Counter({
     name: 'keyledger_unrecognized_credentials_total',
     help: 'Requests presenting credentials that match no known key (not audited in any org).',

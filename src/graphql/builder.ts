@@ -51,9 +51,7 @@ export const builder = new SchemaBuilder<{
   },
 });
 
-builder.globalConnectionField('totalCount', (t) =>
-  t.int({ description: 'How many match the filter, over all pages.', resolve: (connection) => connection.totalCount() }),
-);
+builder.globalConnectionField('totalCount', (t) => t.int({ description: 'How many match the filter, over all pages.', resolve: (connection) => connection.totalCount() }));
 
 builder.queryType({});
 builder.mutationType({});

@@ -22,8 +22,7 @@ export function graphQLErrorOf(error: DomainError): GraphQLError {
   });
 }
 
-export const unauthenticated = (reason: string, code: 'UNAUTHENTICATED' | 'API_KEY_IN_BROWSER' = 'UNAUTHENTICATED'): GraphQLError =>
-  graphQLErrorOf(new DomainError(code, reason));
+export const unauthenticated = (reason: string, code: 'UNAUTHENTICATED' | 'API_KEY_IN_BROWSER' = 'UNAUTHENTICATED'): GraphQLError => graphQLErrorOf(new DomainError(code, reason));
 export const forbidden = (reason: string): GraphQLError => graphQLErrorOf(new DomainError('FORBIDDEN', reason));
 export const badUserInput = (message: string, field: string): GraphQLError => graphQLErrorOf(new DomainError('BAD_USER_INPUT', message, field));
 export const notFound = (what: string): GraphQLError => graphQLErrorOf(new DomainError('NOT_FOUND', `${what} not found`));

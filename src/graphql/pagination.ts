@@ -67,10 +67,7 @@ export async function connection<T extends Sortable>(
     .limit(first + 1)
     .execute()) as Row<T>[];
   const count = once(async () => {
-    const row = (await filtered
-      .clearSelect()
-      .select(sql<string | number>`count(*)`.as('n'))
-      .executeTakeFirst()) as { n: string | number } | undefined;
+    const row = (await filtered.clearSelect().select(sql<string | number>`count(*)`.as('n')).executeTakeFirst()) as { n: string | number } | undefined;
     return Number(row?.n ?? 0);
   });
   const hasNextPage = rows.length > first;

@@ -48,7 +48,10 @@ describe('keyledger audit', () => {
     const ndjson = await runCli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--output', out], env);
     expect(ndjson.code, ndjson.stderr).toBe(0);
     expect(ndjson.stdout.trim()).toBe(`exported 5 audit entries of organization ${orgId} to ${out}`);
-    const entries = readFileSync(out, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { org_seq: number; kind: string });
+    const entries = readFileSync(out, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { org_seq: number; kind: string });
     expect(entries.map((e) => e.org_seq)).toEqual([1, 2, 3, 4, 5]);
 
     const none = await runCli(['audit', 'export', '--org', orgId, '--format', 'ndjson', '--to', '2000-01-01'], env);

@@ -72,7 +72,8 @@ describe('R23: lifecycle changes in the audit log', () => {
     const created = (await ok(g.call(CreateApiKeyDocument, { name: 'ci' }, admin))).createApiKey.apiKey;
     await ok(g.call(RenameApiKeyDocument, { id: created.id, name: 'ci-agents' }, admin));
     const robot = (await ok(g.call(CreateServiceAccountDocument, { name: 'robot', role: 'STANDARD' }, admin))).createServiceAccount.principal;
-    const robotKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'deploy', ownerId: robot.id, scopes: ['dashboards_read', 'monitors_read'] }, admin))).createApplicationKey;
+    const robotKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'deploy', ownerId: robot.id, scopes: ['dashboards_read', 'monitors_read'] }, admin)))
+      .createApplicationKey;
     await ok(g.call(ScopeApplicationKeyDocument, { id: robotKey.applicationKey.id, scopes: ['dashboards_read'] }, admin));
     await ok(g.call(RevokeApplicationKeyDocument, { id: robotKey.applicationKey.id }, admin));
     const user = (await ok(g.call(InviteUserDocument, { email: `bea-${randomBytes(3).toString('hex')}@example.test`, name: 'Bea', role: 'STANDARD' }, admin))).inviteUser.principal;
@@ -138,7 +139,13 @@ describe('R23: lifecycle changes in the audit log', () => {
     const ops = await member(g, 'ADMIN', { scopes: ['api_keys_write', 'api_keys_read'] });
     const made = (await ok(g.call(CreateApiKeyDocument, { name: `by-member-${randomBytes(3).toString('hex')}` }, ops.credentials))).createApiKey.apiKey;
     const [entry] = await lifecycle(g.admin, { credentialId: ops.keyId });
-    expect(entry).toMatchObject({ eventType: 'ApiKeyCreated', subjectId: made.id, applicationKeyId: ops.keyId, apiKeyId: gid('ApiKey', g.org.apiKey.credential.id), principal: { id: ops.id } });
+    expect(entry).toMatchObject({
+      eventType: 'ApiKeyCreated',
+      subjectId: made.id,
+      applicationKeyId: ops.keyId,
+      apiKeyId: gid('ApiKey', g.org.apiKey.credential.id),
+      principal: { id: ops.id },
+    });
   });
 
   it('R20: an organization sees only its own entries', async () => {
@@ -275,7 +282,10 @@ describe('complianceReport', () => {
     const report = (await ok(g.call(ComplianceReportDocument, {}, admin))).complianceReport;
     // Active: the default API key and "orphan"; the admin's unscoped key and the robot's scoped one; one client token.
     expect(report.activeCredentials).toEqual({ apiKeys: 2, applicationKeys: 2, clientTokens: 1, total: 5 });
-    expect(report.unscopedApplicationKeys).toMatchObject({ totalCount: 1, items: [{ id: gid('ApplicationKey', org.applicationKey.credential.id), kind: 'APPLICATION_KEY', scopes: null }] });
+    expect(report.unscopedApplicationKeys).toMatchObject({
+      totalCount: 1,
+      items: [{ id: gid('ApplicationKey', org.applicationKey.credential.id), kind: 'APPLICATION_KEY', scopes: null }],
+    });
     expect(report.apiKeysCreatedByDisabledPrincipals).toMatchObject({ totalCount: 1, items: [{ id: orphan.id, name: 'orphan', createdBy: { id: leaver.id } }] });
     expect(report.revocations.total).toBe(2);
     expect(report.revocations.byReason).toEqual(
@@ -300,7 +310,12 @@ describe('complianceReport', () => {
 });
 
 describe('R22: requests in the audit log (needs the gateway to append request events)', () => {
-  const headers = (as: Credentials, requestId: string) => ({ 'x-api-key': as.apiKey, 'x-application-key': as.applicationKey, 'x-request-id': requestId, 'user-agent': 'audit-test/1.0' });
+  const headers = (as: Credentials, requestId: string) => ({
+    'x-api-key': as.apiKey,
+    'x-application-key': as.applicationKey,
+    'x-request-id': requestId,
+    'user-agent': 'audit-test/1.0',
+  });
 
   async function requestEntry(requestId: string, as: Credentials = g.admin): Promise<AuditEntryFieldsFragment> {
     let found: AuditEntryFieldsFragment | undefined;
@@ -343,7 +358,14 @@ describe('R22: requests in the audit log (needs the gateway to append request ev
     const standard = await member(g, 'STANDARD');
     const denied = `r22-denied-${randomUUID()}`;
     expect((await g.call(AuditLogDocument, {}, headers(standard.credentials, denied))).code).toBe('FORBIDDEN');
-    expect(await requestEntry(denied)).toMatchObject({ eventType: 'RequestDenied', outcome: 'DENIED', errorCode: 'FORBIDDEN', principal: { id: standard.id }, applicationKeyId: standard.keyId, rootFields: ['auditLog'] });
+    expect(await requestEntry(denied)).toMatchObject({
+      eventType: 'RequestDenied',
+      outcome: 'DENIED',
+      errorCode: 'FORBIDDEN',
+      principal: { id: standard.id },
+      applicationKeyId: standard.keyId,
+      rootFields: ['auditLog'],
+    });
 
     const failed = `r22-failed-${randomUUID()}`;
     expect((await g.call(CreateApiKeyDocument, { name: '   ' }, headers(g.admin, failed))).code).toBe('BLANK_NAME');

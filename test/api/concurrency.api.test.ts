@@ -51,7 +51,11 @@ function races(store: 'sqlite' | 'postgres'): void {
       .selectFrom('credentials')
       .select(['id', 'status'])
       .where('kind', '=', 'API_KEY')
-      .where('id', 'in', keys.map((id) => Buffer.from(id, 'base64').toString().split(':')[1]!))
+      .where(
+        'id',
+        'in',
+        keys.map((id) => Buffer.from(id, 'base64').toString().split(':')[1]!),
+      )
       .execute();
     expect(remaining.filter((k) => k.status === 'ACTIVE')).toHaveLength(1);
   });
@@ -75,9 +79,7 @@ function races(store: 'sqlite' | 'postgres'): void {
     await g.app.keyledger.setApiKeyLimit(org.organization.id, 5);
     const twin = await g.twin();
     try {
-      const answers = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? g.call : twin.call)(CreateApiKeyDocument, { name: `twin racer ${i}` }, admin)),
-      );
+      const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? g.call : twin.call)(CreateApiKeyDocument, { name: `twin racer ${i}` }, admin)));
       expect(answers.filter((a) => a.errors === undefined)).toHaveLength(4);
       expect(answers.filter((a) => a.code === 'API_KEY_LIMIT')).toHaveLength(12);
     } finally {

@@ -13,7 +13,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** `keyledger serve`, once it listens (and, on a first run, once its banner is out). */
 const serve = (env: Record<string, string>, expectBanner: boolean): Promise<ServedCli> => serveCli(env, (output) => !expectBanner || output.includes('└─'));
 
-async function graphql(url: string, query: string, headers: Record<string, string>): Promise<{ status: number; body: { data?: Record<string, unknown>; errors?: { extensions?: { code?: string } }[] } }> {
+async function graphql(
+  url: string,
+  query: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: { data?: Record<string, unknown>; errors?: { extensions?: { code?: string } }[] } }> {
   const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });
   return { status: response.status, body: (await response.json()) as never };
 }

@@ -139,7 +139,13 @@ function requirement(mutation: Mutation, owner: Owner, actor: ActorShape, grant:
   // keys": service_account_write); another user's org_app_keys_write; a service account's
   // service_account_write.
   const r8: readonly Perm[] =
-    owner === 'self' ? (actor.kind === 'SERVICE_ACCOUNT' ? ['user_app_keys', 'service_account_write'] : ['user_app_keys']) : owner === 'another user' ? ['org_app_keys_write'] : ['service_account_write'];
+    owner === 'self'
+      ? actor.kind === 'SERVICE_ACCOUNT'
+        ? ['user_app_keys', 'service_account_write']
+        : ['user_app_keys']
+      : owner === 'another user'
+        ? ['org_app_keys_write']
+        : ['service_account_write'];
   const ownerKind: PrincipalKind = owner === 'self' ? actor.kind : owner === 'another user' ? 'USER' : 'SERVICE_ACCOUNT';
   switch (mutation) {
     case 'createApiKey':
@@ -208,7 +214,8 @@ const RULE_IDS: Readonly<Record<Mutation, string>> = {
 function describeTarget(mutation: Mutation, owner: Owner): string {
   if (mutation === 'createApplicationKey') return { self: 'for itself', 'another user': 'for another user', 'a service account': 'for a service account' }[owner];
   if (APP_KEY_MUTATIONS.has(mutation)) return { self: 'on its own key', 'another user': "on another user's key", 'a service account': "on a service account's key" }[owner];
-  if (mutation === 'changeRole' || mutation === 'disablePrincipal') return { self: 'on itself', 'another user': 'on another user', 'a service account': 'on a service account' }[owner];
+  if (mutation === 'changeRole' || mutation === 'disablePrincipal')
+    return { self: 'on itself', 'another user': 'on another user', 'a service account': 'on a service account' }[owner];
   if (mutation === 'renameApiKey' || mutation === 'revokeApiKey' || mutation === 'renameClientToken' || mutation === 'revokeClientToken') {
     return { self: 'on one made by itself where it may', 'another user': 'with owner another user', 'a service account': 'with owner a service account' }[owner];
   }
@@ -232,7 +239,15 @@ const MATRIX: readonly Cell[] = MUTATIONS.flatMap((mutation) =>
         const req = requirement(mutation, owner, { kind: 'USER', role }, matrixGrant(mutation));
         const scopes = scopesFor(scoping, req);
         const expected = oracle(req, effective(role, scopes));
-        return { name: `${RULE_IDS[mutation]}: ${role}, ${scoping}, ${mutation} ${describeTarget(mutation, owner)} → ${expected}`, mutation, role, scoping, owner, scopes, expected };
+        return {
+          name: `${RULE_IDS[mutation]}: ${role}, ${scoping}, ${mutation} ${describeTarget(mutation, owner)} → ${expected}`,
+          mutation,
+          role,
+          scoping,
+          owner,
+          scopes,
+          expected,
+        };
       }),
     ),
   ),
@@ -290,15 +305,18 @@ async function principalOf(owner: Owner, actor: Actor): Promise<string> {
   if (owner === 'self') return actor.id;
   if (owner === 'another user') {
     const suffix = unique('user').replace(/\W/g, '-');
-    return (await ok(g.call(InviteUserDocument, { email: `target-${suffix}@example.test`, name: `Target ${suffix}`, role: GQL_ROLE[TARGET_ROLE] }), 'invite the target user')).inviteUser.principal.id;
+    return (await ok(g.call(InviteUserDocument, { email: `target-${suffix}@example.test`, name: `Target ${suffix}`, role: GQL_ROLE[TARGET_ROLE] }), 'invite the target user'))
+      .inviteUser.principal.id;
   }
-  return (await ok(g.call(CreateServiceAccountDocument, { name: unique('target robot'), role: GQL_ROLE[TARGET_ROLE] }), 'create the target service account')).createServiceAccount.principal.id;
+  return (await ok(g.call(CreateServiceAccountDocument, { name: unique('target robot'), role: GQL_ROLE[TARGET_ROLE] }), 'create the target service account')).createServiceAccount
+    .principal.id;
 }
 
 /** A fresh unscoped application key owned by the owner (never the actor's own credential). */
 async function appKeyOf(owner: Owner, actor: Actor): Promise<string> {
   const ownerId = await principalOf(owner, actor);
-  return (await ok(g.call(CreateApplicationKeyDocument, { name: unique('target key'), ownerId, scopes: null }), 'create the target application key')).createApplicationKey.applicationKey.id;
+  return (await ok(g.call(CreateApplicationKeyDocument, { name: unique('target key'), ownerId, scopes: null }), 'create the target application key')).createApplicationKey
+    .applicationKey.id;
 }
 
 /**
@@ -316,7 +334,8 @@ async function apiKeyOf(owner: Owner, actor: Actor): Promise<string> {
 }
 
 async function clientTokenOf(owner: Owner, actor: Actor): Promise<string> {
-  return (await ok(g.call(CreateClientTokenDocument, { name: unique('target token') }, makerOf('createClientToken', owner, actor)), 'create the target client token')).createClientToken.clientToken.id;
+  return (await ok(g.call(CreateClientTokenDocument, { name: unique('target token') }, makerOf('createClientToken', owner, actor)), 'create the target client token'))
+    .createClientToken.clientToken.id;
 }
 
 function grantedScopes(grant: Grant | null): string[] | null {
@@ -431,9 +450,12 @@ describe('the oracle', () => {
     // standard users only their own application keys, and read_only users nothing.
     const allowed = MATRIX.filter((cell) => cell.expected === 'ALLOWED');
     expect(allowed.filter((cell) => cell.role === 'admin' && cell.scoping !== 'scoped to everything except what it needs')).toHaveLength(14 * 3 * 2);
-    expect(allowed.filter((cell) => cell.role === 'standard').map((cell) => `${cell.mutation}/${cell.owner}/${cell.scoping}`).sort()).toEqual(
-      [...APP_KEY_MUTATIONS].flatMap((m) => [`${m}/self/scoped to what it needs`, `${m}/self/unscoped`]).sort(),
-    );
+    expect(
+      allowed
+        .filter((cell) => cell.role === 'standard')
+        .map((cell) => `${cell.mutation}/${cell.owner}/${cell.scoping}`)
+        .sort(),
+    ).toEqual([...APP_KEY_MUTATIONS].flatMap((m) => [`${m}/self/scoped to what it needs`, `${m}/self/unscoped`]).sort());
     expect(allowed).toHaveLength(14 * 3 * 2 + 4 * 2);
   });
 });
@@ -520,7 +542,7 @@ const GRANTS: readonly GrantCase[] = [
     expected: 'FORBIDDEN',
   },
   {
-    name: "R9: an admin scoped to org_app_keys_write and dashboards_read creating an unscoped key for another user → FORBIDDEN",
+    name: 'R9: an admin scoped to org_app_keys_write and dashboards_read creating an unscoped key for another user → FORBIDDEN',
     actor: { kind: 'USER', role: 'admin', scopes: ['org_app_keys_write', 'dashboards_read'] },
     mutation: 'createApplicationKey',
     owner: 'another user',

@@ -33,7 +33,9 @@ async function send(query: string, headers: Record<string, string>, variables: R
 }
 
 async function entriesOf(requestId: string): Promise<{ type: string; stream: string; entry: RequestEntry }[]> {
-  return (await g.requestEvents()).filter((e) => (e.data as unknown as RequestEntry).requestId === requestId).map((e) => ({ type: e.type, stream: e.stream, entry: e.data as unknown as RequestEntry }));
+  return (await g.requestEvents())
+    .filter((e) => (e.data as unknown as RequestEntry).requestId === requestId)
+    .map((e) => ({ type: e.type, stream: e.stream, entry: e.data as unknown as RequestEntry }));
 }
 
 describe('request events', () => {
@@ -65,11 +67,18 @@ describe('request events', () => {
 
   it('R22: a denied request (403) leaves one entry, DENIED with its code', async () => {
     const reader = await member(g, 'READ_ONLY');
-    const { status, requestId } = await send(print(CreateApiKeyDocument), { 'x-api-key': reader.credentials.apiKey, 'x-application-key': reader.credentials.applicationKey }, { name: 'nope' });
+    const { status, requestId } = await send(
+      print(CreateApiKeyDocument),
+      { 'x-api-key': reader.credentials.apiKey, 'x-application-key': reader.credentials.applicationKey },
+      { name: 'nope' },
+    );
     expect(status).toBe(403);
     const [only, ...rest] = await entriesOf(requestId);
     expect(rest).toHaveLength(0);
-    expect(only).toMatchObject({ type: 'RequestDenied', entry: { outcome: 'DENIED', errorCode: 'FORBIDDEN', operationType: 'mutation', operationName: 'CreateApiKey', rootFields: ['createApiKey'], principalId: uuidOf(reader.id) } });
+    expect(only).toMatchObject({
+      type: 'RequestDenied',
+      entry: { outcome: 'DENIED', errorCode: 'FORBIDDEN', operationType: 'mutation', operationName: 'CreateApiKey', rootFields: ['createApiKey'], principalId: uuidOf(reader.id) },
+    });
   });
 
   it('R22: a recognisable but revoked credential (401) leaves one entry naming it', async () => {
@@ -79,7 +88,10 @@ describe('request events', () => {
     expect(status).toBe(401);
     const [only, ...rest] = await entriesOf(requestId);
     expect(rest).toHaveLength(0);
-    expect(only).toMatchObject({ type: 'RequestDenied', entry: { outcome: 'DENIED', errorCode: 'UNAUTHENTICATED', apiKeyId: uuidOf(spare.apiKey.id), applicationKeyId: g.org.applicationKey.credential.id } });
+    expect(only).toMatchObject({
+      type: 'RequestDenied',
+      entry: { outcome: 'DENIED', errorCode: 'UNAUTHENTICATED', apiKeyId: uuidOf(spare.apiKey.id), applicationKeyId: g.org.applicationKey.credential.id },
+    });
   });
 
   it('R22: a refused mutation is FAILED with its code; a malformed document is audited too', async () => {
@@ -96,7 +108,9 @@ describe('request events', () => {
   it('R22: GET /api/v1/validate is audited, allowed or denied', async () => {
     const ok = randomUUID();
     expect((await fetch(`${g.url}/api/v1/validate`, { headers: { 'dd-api-key': g.admin.apiKey, 'x-request-id': ok } })).status).toBe(200);
-    expect(await entriesOf(ok)).toMatchObject([{ type: 'RequestAuthenticated', entry: { operationType: 'http', operationName: 'GET /api/v1/validate', outcome: 'ALLOWED', apiKeyId: g.org.apiKey.credential.id } }]);
+    expect(await entriesOf(ok)).toMatchObject([
+      { type: 'RequestAuthenticated', entry: { operationType: 'http', operationName: 'GET /api/v1/validate', outcome: 'ALLOWED', apiKeyId: g.org.apiKey.credential.id } },
+    ]);
     const denied = randomUUID();
     expect((await fetch(`${g.url}/api/v1/validate`, { headers: { 'dd-api-key': g.admin.apiKey, origin: 'https://x.example.com', 'x-request-id': denied } })).status).toBe(403);
     expect(await entriesOf(denied)).toMatchObject([{ type: 'RequestDenied', entry: { outcome: 'DENIED', errorCode: 'API_KEY_IN_BROWSER' } }]);
@@ -116,9 +130,7 @@ describe('request events', () => {
 
   it('R25: concurrent requests are each answered after their entry is written', async () => {
     const ids = Array.from({ length: 60 }, () => randomUUID());
-    const statuses = await Promise.all(
-      ids.map((id) => fetch(`${g.url}/api/v1/validate`, { headers: { 'dd-api-key': g.admin.apiKey, 'x-request-id': id } }).then((r) => r.status)),
-    );
+    const statuses = await Promise.all(ids.map((id) => fetch(`${g.url}/api/v1/validate`, { headers: { 'dd-api-key': g.admin.apiKey, 'x-request-id': id } }).then((r) => r.status)));
     expect(statuses.every((s) => s === 200)).toBe(true);
     // Answered means written: every entry is already in the store.
     const written = new Set((await g.requestEvents()).map((e) => (e.data as unknown as RequestEntry).requestId));
@@ -133,6 +145,11 @@ describe('request events', () => {
     const uuid = uuidOf(created.data!.createApplicationKey.applicationKey.id);
     const stream = await g.app.store.readStream(`principal-${g.org.admin.id}`);
     const event = stream.find((e) => (e.data as { keyId?: string }).keyId === uuid)!;
-    expect(event.metadata).toMatchObject({ actorApiKeyId: g.org.apiKey.credential.id, actorAppKeyId: g.org.applicationKey.credential.id, actorPrincipalId: g.org.admin.id, via: 'api' });
+    expect(event.metadata).toMatchObject({
+      actorApiKeyId: g.org.apiKey.credential.id,
+      actorAppKeyId: g.org.applicationKey.credential.id,
+      actorPrincipalId: g.org.admin.id,
+      via: 'api',
+    });
   });
 });

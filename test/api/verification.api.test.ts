@@ -107,7 +107,11 @@ describe('verifyCredentials', () => {
 
   it('names the organization and keys of what it verified, and never echoes a secret', async () => {
     const user = await member(g, 'ADMIN');
-    const answer = await g.call(VerifyCredentialsDocument, { usage: 'API', apiKey: g.admin.apiKey, applicationKey: user.credentials.applicationKey, requiredScopes: ['audit_logs_read'] }, null);
+    const answer = await g.call(
+      VerifyCredentialsDocument,
+      { usage: 'API', apiKey: g.admin.apiKey, applicationKey: user.credentials.applicationKey, requiredScopes: ['audit_logs_read'] },
+      null,
+    );
     const result = answer.data!.verifyCredentials;
     expect(result).toMatchObject({ valid: true, ownerId: user.id, applicationKeyId: user.keyId, requiredScopesGranted: true, missingScopes: [] });
     expect(JSON.stringify(answer)).not.toContain(g.admin.apiKey);
@@ -144,8 +148,7 @@ describe('R17: revocation on this instance', () => {
 });
 
 describe('GET /api/v1/validate', () => {
-  const validate = (headers: Record<string, string>) =>
-    fetch(`${g.url}/api/v1/validate`, { headers }).then(async (r) => ({ status: r.status, body: (await r.json()) as unknown }));
+  const validate = (headers: Record<string, string>) => fetch(`${g.url}/api/v1/validate`, { headers }).then(async (r) => ({ status: r.status, body: (await r.json()) as unknown }));
 
   it('R4: answers 200 {"valid":true} for an active API key, in either header', async () => {
     expect(await validate({ 'DD-API-KEY': g.admin.apiKey })).toEqual({ status: 200, body: { valid: true } });
@@ -156,7 +159,14 @@ describe('GET /api/v1/validate', () => {
     const spare = (await g.call(CreateApiKeyDocument, { name: 'validate revoked' })).data!.createApiKey;
     await g.call(RevokeApiKeyDocument, { id: spare.apiKey.id });
     const token = (await g.call(CreateClientTokenDocument, { name: 'validate token' })).data!.createClientToken.secret;
-    for (const headers of <Record<string, string>[]>[{}, { 'DD-API-KEY': 'garbage' }, { 'DD-API-KEY': spare.secret }, { 'DD-API-KEY': g.admin.applicationKey }, { 'DD-API-KEY': token }, { 'DD-API-KEY': g.admin.apiKey, origin: ORIGIN }]) {
+    for (const headers of <Record<string, string>[]>[
+      {},
+      { 'DD-API-KEY': 'garbage' },
+      { 'DD-API-KEY': spare.secret },
+      { 'DD-API-KEY': g.admin.applicationKey },
+      { 'DD-API-KEY': token },
+      { 'DD-API-KEY': g.admin.apiKey, origin: ORIGIN },
+    ]) {
       expect(await validate(headers), JSON.stringify(Object.keys(headers))).toEqual({ status: 403, body: { errors: ['Forbidden'] } });
     }
   });

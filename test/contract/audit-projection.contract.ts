@@ -125,7 +125,17 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
           { type: 'UserInvited', data: { principalId: adminId, orgId, email: 'ada@example.test', name: 'Ada', role: 'admin' } },
           {
             type: 'ApplicationKeyCreated',
-            data: { principalId: adminId, orgId, keyId: appKeyId, name: 'Default application key', digest: 'b'.repeat(64), last4: 'wxyz', scopes: null, expiresAt: null, createdBy: null },
+            data: {
+              principalId: adminId,
+              orgId,
+              keyId: appKeyId,
+              name: 'Default application key',
+              digest: 'b'.repeat(64),
+              last4: 'wxyz',
+              scopes: null,
+              expiresAt: null,
+              createdBy: null,
+            },
           },
         ],
         eventMetadata(OPERATOR, 'init', new Date(at(minute))),
@@ -195,7 +205,10 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       for (const type of ['ApplicationKeyScoped', 'ApplicationKeyRenamed', 'PrincipalRoleChanged', 'PrincipalDisabled', 'ApplicationKeyOwnerDisabled']) {
         expect(byType.get(type), type).toMatchObject({ api_key_id: org.apiKeyId, application_key_id: org.appKeyId, principal_id: org.adminId, request_id: 'req-1', at: at(5) });
       }
-      expect(byType.get('ApplicationKeyScoped')).toMatchObject({ subject_id: keyId, details: canonicalJson({ principalId: userId, orgId, keyId, scopes: ['monitors_read'], previousScopes: ['dashboards_read'] }) });
+      expect(byType.get('ApplicationKeyScoped')).toMatchObject({
+        subject_id: keyId,
+        details: canonicalJson({ principalId: userId, orgId, keyId, scopes: ['monitors_read'], previousScopes: ['dashboards_read'] }),
+      });
       expect(byType.get('PrincipalRoleChanged')).toMatchObject({ subject_id: userId });
       expect(JSON.parse(byType.get('PrincipalRoleChanged')!.details!)).toMatchObject({ role: 'read_only', previousRole: 'standard' });
       expect(byType.get('ApiKeyLimitChanged')).toMatchObject({ principal_id: null, request_id: 'cli-1', subject_id: orgId });
@@ -220,7 +233,15 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         errorCode: 'UNAUTHENTICATED',
         userAgent: 'Mozilla/5.0 (X11; "quoted", comma)',
       });
-      const intake = requestEntry(org, 3, { apiKeyId: null, applicationKeyId: null, clientTokenId: randomUUID(), principalId: null, operationType: 'http', operationName: 'GET /api/v1/validate', rootFields: [] });
+      const intake = requestEntry(org, 3, {
+        apiKeyId: null,
+        applicationKeyId: null,
+        clientTokenId: randomUUID(),
+        principalId: null,
+        operationType: 'http',
+        operationName: 'GET /api/v1/validate',
+        rootFields: [],
+      });
       await requests([allowed, denied, intake]);
       await caughtUp();
 
@@ -247,7 +268,13 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         subject_id: null,
         details: null,
       });
-      expect(entries[1]).toMatchObject({ event_type: 'RequestDenied', outcome: 'DENIED', error_code: 'UNAUTHENTICATED', application_key_id: null, root_fields: '["createApiKey","renameApiKey"]' });
+      expect(entries[1]).toMatchObject({
+        event_type: 'RequestDenied',
+        outcome: 'DENIED',
+        error_code: 'UNAUTHENTICATED',
+        application_key_id: null,
+        root_fields: '["createApiKey","renameApiKey"]',
+      });
       expect(entries[2]).toMatchObject({ operation_type: 'http', operation_name: 'GET /api/v1/validate', client_token_id: intake.clientTokenId, root_fields: '[]' });
     });
 
@@ -324,7 +351,13 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       // Entry 5 rewritten, its hash recomputed: entry 6 no longer links to it.
       const forged = { ...chain[4]!, outcome: 'DENIED' as const };
       await tamper(sql`update audit_log set outcome = ${'DENIED'}, hash = ${entryHash(forged.prev_hash, forged)} where seq = ${forged.seq}`);
-      expect((await verifyAuditChain(f.readStore.db, org.orgId)).firstBroken).toEqual({ seq: chain[5]!.seq, orgSeq: 6, eventId: chain[5]!.event_id, at: chain[5]!.at, reason: 'broken link' });
+      expect((await verifyAuditChain(f.readStore.db, org.orgId)).firstBroken).toEqual({
+        seq: chain[5]!.seq,
+        orgSeq: 6,
+        eventId: chain[5]!.event_id,
+        at: chain[5]!.at,
+        reason: 'broken link',
+      });
 
       // The last entry rewritten the same way: the chain head no longer links to it.
       const tail = { ...chain[9]!, user_agent: 'forged' };
@@ -357,7 +390,11 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       // The entry just before the range replaced whole: the range's first entry no longer links to it.
       const before = { ...chain[5]!, client_ip: '192.0.2.1' };
       await tamper(sql`update audit_log set hash = ${entryHash(before.prev_hash, before)} where seq = ${before.seq}`);
-      expect(await verifyAuditChain(f.readStore.db, org.orgId, range)).toMatchObject({ ok: false, checked: 1, firstBroken: { orgSeq: 7, eventId: chain[6]!.event_id, reason: 'broken link' } });
+      expect(await verifyAuditChain(f.readStore.db, org.orgId, range)).toMatchObject({
+        ok: false,
+        checked: 1,
+        firstBroken: { orgSeq: 7, eventId: chain[6]!.event_id, reason: 'broken link' },
+      });
     });
 
     it('R24: a rebuild reproduces every entry, seq and hash', async () => {
@@ -387,7 +424,16 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       const org = newOrg();
       const recorded: RecordedEvent[] = Array.from({ length: 2500 }, (_, i) => {
         const entry = requestEntry(org, i % 60);
-        return { id: randomUUID(), type: 'RequestAuthenticated', data: entry as unknown as JsonValue, metadata: {}, stream: requestStream(org.orgId), revision: BigInt(i), position: `p${String(i).padStart(6, '0')}` as Position, recordedAt: new Date() };
+        return {
+          id: randomUUID(),
+          type: 'RequestAuthenticated',
+          data: entry as unknown as JsonValue,
+          metadata: {},
+          stream: requestStream(org.orgId),
+          revision: BigInt(i),
+          position: `p${String(i).padStart(6, '0')}` as Position,
+          recordedAt: new Date(),
+        };
       });
       await runner.stop();
       await f.readStore.writeLock.run(() => f.readStore.db.transaction().execute((tx) => auditProjection.handleBatch!(recorded, tx)));
@@ -410,14 +456,42 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       const csv = await collect((out) => exportAudit(f.readStore.db, f.readStore.kind, { orgId: a.orgId, format: 'csv', pageSize: 7 }, out));
       expect(csv.result).toEqual({ entries: 29 });
       const records = parseCsv(csv.text);
-      expect(records[0]).toEqual(['seq', 'org_id', 'org_seq', 'event_id', 'position', 'at', 'kind', 'event_type', 'request_id', 'api_key_id', 'application_key_id', 'client_token_id', 'principal_id', 'operation_type', 'operation_name', 'root_fields', 'outcome', 'error_code', 'client_ip', 'user_agent', 'subject_id', 'details', 'prev_hash', 'hash']);
+      expect(records[0]).toEqual([
+        'seq',
+        'org_id',
+        'org_seq',
+        'event_id',
+        'position',
+        'at',
+        'kind',
+        'event_type',
+        'request_id',
+        'api_key_id',
+        'application_key_id',
+        'client_token_id',
+        'principal_id',
+        'operation_type',
+        'operation_name',
+        'root_fields',
+        'outcome',
+        'error_code',
+        'client_ip',
+        'user_agent',
+        'subject_id',
+        'details',
+        'prev_hash',
+        'hash',
+      ]);
       expect(records).toHaveLength(30);
       expect(records.slice(1).map((r) => r[3])).toEqual(chain.map((e) => e.event_id));
       expect(records.find((r) => r[19]?.startsWith('Agent'))?.[19]).toBe('Agent "X", v2\r\nline two');
       expect(csv.text).toContain('"Agent ""X"", v2\r\nline two"');
 
       const ndjson = await collect((out) => exportAudit(f.readStore.db, f.readStore.kind, { orgId: a.orgId, format: 'ndjson' }, out));
-      const lines = ndjson.text.trimEnd().split('\n').map((line) => JSON.parse(line) as Row);
+      const lines = ndjson.text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Row);
       expect(lines).toHaveLength(29);
       expect(lines.map((e) => e.seq)).toEqual(chain.map((e) => e.seq));
       // An exported entry can be checked against its hash offline.

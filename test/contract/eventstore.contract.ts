@@ -50,12 +50,7 @@ async function expectWrongRevision(promise: Promise<unknown>, actual: bigint | n
   expect((error as WrongExpectedRevisionError).actual).toBe(actual);
 }
 
-export function describeEventStoreContract(
-  name: string,
-  open: () => Promise<EventStore>,
-  teardown?: () => Promise<void>,
-  options: ContractOptions = {},
-): void {
+export function describeEventStoreContract(name: string, open: () => Promise<EventStore>, teardown?: () => Promise<void>, options: ContractOptions = {}): void {
   describe(`event store contract: ${name}`, () => {
     let store: EventStore;
     const stream = () => `test-${randomUUID()}`;

@@ -83,10 +83,7 @@ describePg(available, 'postgres event store', () => {
       try {
         await raw.query('begin');
         // Written first, so this transaction holds the lower transaction id; it commits last.
-        await raw.query(
-          `insert into "${store.schema}".events (stream, revision, id, type, data, metadata) values ('raw-stream', 0, $1, 'Raw', '{}', '{}')`,
-          [randomUUID()],
-        );
+        await raw.query(`insert into "${store.schema}".events (stream, revision, id, type, data, metadata) values ('raw-stream', 0, $1, 'Raw', '{}', '{}')`, [randomUUID()]);
         const stored = await store.append('store-stream', [event('Stored')]);
 
         await sleep(300);
@@ -197,10 +194,9 @@ describePg(available, 'postgres event store', () => {
 
       const admin = await rawClient();
       try {
-        const killed = await admin.query(
-          `select pg_terminate_backend(pid) as ok from pg_stat_activity where query = $1 and pid <> pg_backend_pid()`,
-          [`listen "keyledger_events_${store.schema}"`],
-        );
+        const killed = await admin.query(`select pg_terminate_backend(pid) as ok from pg_stat_activity where query = $1 and pid <> pg_backend_pid()`, [
+          `listen "keyledger_events_${store.schema}"`,
+        ]);
         expect(killed.rowCount).toBe(1);
       } finally {
         await admin.end();

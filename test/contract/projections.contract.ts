@@ -60,7 +60,13 @@ export function describeProjectionContract(name: string, open: () => Promise<Pro
 
     it('applies every event exactly once after a crash in the middle of a batch', async () => {
       let head = START;
-      for (let s = 0; s < 10; s++) head = (await f.store.append(`s-${s}`, Array.from({ length: 12 }, () => event()))).position;
+      for (let s = 0; s < 10; s++)
+        head = (
+          await f.store.append(
+            `s-${s}`,
+            Array.from({ length: 12 }, () => event()),
+          )
+        ).position;
 
       // The first process dies at the 75th event: inside its second batch of 50.
       let seen = 0;

@@ -70,7 +70,10 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
   if (options.store === 'postgres') {
     const events = await createTestSchema('kl_api_events');
     const reads = await createTestSchema('kl_api_reads');
-    cleanups.push(() => events.drop(), () => reads.drop());
+    cleanups.push(
+      () => events.drop(),
+      () => reads.drop(),
+    );
     env = { KEYLEDGER_EVENT_STORE: `${PG_URL}?schema=${events.schema}`, KEYLEDGER_READ_STORE: `${PG_URL}?schema=${reads.schema}` };
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-api-'));

@@ -15,11 +15,7 @@ export interface Member {
   readonly keyId: string;
 }
 
-export async function member(
-  g: TestGateway,
-  role: Role,
-  options: { kind?: 'USER' | 'SERVICE_ACCOUNT'; scopes?: string[] | null; as?: Credentials } = {},
-): Promise<Member> {
+export async function member(g: TestGateway, role: Role, options: { kind?: 'USER' | 'SERVICE_ACCOUNT'; scopes?: string[] | null; as?: Credentials } = {}): Promise<Member> {
   const as = options.as ?? g.admin;
   const suffix = randomBytes(4).toString('hex');
   const kind = options.kind ?? 'USER';

@@ -55,9 +55,7 @@ function rowOf(event: RecordedEvent): Row {
   return { stream: event.stream, last_revision: Number(event.revision), last_type: event.type, events: 1 };
 }
 
-export function streamActivityProjection(
-  options: { handles?: readonly string[]; beforeEach?: (type: string) => void; batched?: boolean } = {},
-): Projection<StreamActivityTables> {
+export function streamActivityProjection(options: { handles?: readonly string[]; beforeEach?: (type: string) => void; batched?: boolean } = {}): Projection<StreamActivityTables> {
   const base = { name: 'stream_activity', handles: options.handles ?? ['Happened', 'Other'], tables: ['stream_activity'], migrations };
   if (options.batched) {
     return {

@@ -41,7 +41,11 @@ describe('audit chain', () => {
       '"error_code":"UNAUTHENTICATED","event_id":"evt-1","event_type":"RequestDenied","kind":"REQUEST","operation_name":"Viewer","operation_type":"query",' +
       '"org_id":"org-1","org_seq":7,"outcome":"DENIED","principal_id":null,"request_id":"req-1","root_fields":"[\\"viewer\\"]","subject_id":null,"user_agent":"curl/8"}';
     expect(canonicalEntry(entry)).toBe(canonical);
-    expect(entryHash(GENESIS_HASH, entry)).toBe(createHash('sha256').update(`${'0'.repeat(64)}\n${canonical}`).digest('hex'));
+    expect(entryHash(GENESIS_HASH, entry)).toBe(
+      createHash('sha256')
+        .update(`${'0'.repeat(64)}\n${canonical}`)
+        .digest('hex'),
+    );
     // Columns outside the chain do not change the hash; PostgreSQL's bigint-as-text does not either.
     expect(entryHash(GENESIS_HASH, { ...entry, org_seq: '7', seq: 99, position: 'p', hash: 'h', prev_hash: 'x' } as never)).toBe(entryHash(GENESIS_HASH, entry));
     expect(CHAINED_COLUMNS).toHaveLength(20);

@@ -43,7 +43,9 @@ describe('CredentialIndex', () => {
     const keyId = randomUUID();
     const orgId = randomUUID();
     await store.append(`org-${orgId}`, [{ id: randomUUID(), type: 'OrganizationCreated', data: { orgId, name: 'o', apiKeyLimit: 50 } }]);
-    const created = await store.append(`org-${orgId}`, [{ id: randomUUID(), type: 'ApiKeyCreated', data: { orgId, keyId, name: 'k', digest: key.digest, last4: key.last4, createdBy: null } }]);
+    const created = await store.append(`org-${orgId}`, [
+      { id: randomUUID(), type: 'ApiKeyCreated', data: { orgId, keyId, name: 'k', digest: key.digest, last4: key.last4, createdBy: null } },
+    ]);
     await index.waitFor(created.position, 5000);
     expect(index.credential(digestSecret(key.secret))).toMatchObject({ id: keyId, active: true });
     const revoked = await store.append(`org-${orgId}`, [{ id: randomUUID(), type: 'ApiKeyRevoked', data: { orgId, keyId, reason: 'REVOKED' } }]);

@@ -41,7 +41,11 @@ describe('README examples', () => {
     for (const block of blocks) {
       // A block may hold several operations, each standing alone.
       const operations = block.split(/\n(?=(?:query|mutation|\{))/).filter((o) => o.trim().length > 0);
-      for (const operation of operations) expect(validate(schema, parse(operation)).map((e) => e.message), operation).toEqual([]);
+      for (const operation of operations)
+        expect(
+          validate(schema, parse(operation)).map((e) => e.message),
+          operation,
+        ).toEqual([]);
     }
   });
 });

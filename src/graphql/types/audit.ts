@@ -409,14 +409,14 @@ builder.queryFields((t) => ({
   }),
   auditIntegrity: t.field({
     type: AuditIntegrity,
-    description: "Recomputes the organization's audit hash chain (audit_logs_read), or the part of it holding the entries of [from, to), and names the first entry where it breaks (R24).",
+    description:
+      "Recomputes the organization's audit hash chain (audit_logs_read), or the part of it holding the entries of [from, to), and names the first entry where it breaks (R24).",
     authScopes: { permission: 'audit_logs_read' },
     args: {
       from: t.arg({ type: 'DateTime', required: false }),
       to: t.arg({ type: 'DateTime', required: false }),
     },
-    resolve: (_parent, args, context) =>
-      verifyAuditChain(context.db, actorOf(context).orgId, { ...(args.from ? { from: args.from } : {}), ...(args.to ? { to: args.to } : {}) }),
+    resolve: (_parent, args, context) => verifyAuditChain(context.db, actorOf(context).orgId, { ...(args.from ? { from: args.from } : {}), ...(args.to ? { to: args.to } : {}) }),
   }),
   complianceReport: t.field({
     type: ComplianceReport,

@@ -41,12 +41,18 @@ function statusOf(row: CredentialsTable, now: Date): Status {
 
 /** When the credential was last used, to the minute; batched per page (one query). */
 async function loadLastUsed(ids: readonly string[], context: GraphQLContext): Promise<(string | null)[]> {
-  const rows = await context.db.selectFrom('credential_usage').select(['credential_id', 'last_used_at']).where('credential_id', 'in', [...ids]).execute();
+  const rows = await context.db
+    .selectFrom('credential_usage')
+    .select(['credential_id', 'last_used_at'])
+    .where('credential_id', 'in', [...ids])
+    .execute();
   const byId = new Map(rows.map((row) => [row.credential_id, row.last_used_at]));
   return ids.map((id) => byId.get(id) ?? null);
 }
 
-function lastUsedAt(t: PothosSchemaTypes.ObjectFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never>, CredentialsTable>) {
+function lastUsedAt(
+  t: PothosSchemaTypes.ObjectFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never>, CredentialsTable>,
+) {
   return t.loadable({
     type: 'DateTime',
     nullable: true,
@@ -57,7 +63,12 @@ function lastUsedAt(t: PothosSchemaTypes.ObjectFieldBuilder<PothosSchemaTypes.Ex
 }
 
 async function loadCredentials(ids: readonly string[], context: GraphQLContext, kind: CredentialKindColumn): Promise<(CredentialsTable | Error)[]> {
-  const rows = await context.db.selectFrom('credentials').selectAll().where('id', 'in', [...ids]).where('kind', '=', kind).execute();
+  const rows = await context.db
+    .selectFrom('credentials')
+    .selectAll()
+    .where('id', 'in', [...ids])
+    .where('kind', '=', kind)
+    .execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id) ?? new Error(`credential ${id} not found`));
 }
@@ -200,58 +211,52 @@ function credentialList(context: GraphQLContext, actor: PrincipalActor, kind: Cr
 }
 
 builder.queryFields((t) => ({
-  apiKeys: t.connection(
-    {
-      type: ApiKey,
-      description: "The organization's API keys (never their secrets).",
-      authScopes: { permission: 'api_keys_read' },
-      args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-      resolve: (_parent, args, context) => {
-        const actor = actorOf(context);
-        return connection(filtered(credentialList(context, actor, 'API_KEY'), args.filter, context.now, 'API_KEY'), {
-          first: args.first,
-          after: args.after,
-          field: args.orderBy?.field ?? 'CREATED_AT',
-          direction: args.orderBy?.direction ?? 'DESC',
-        });
-      },
+  apiKeys: t.connection({
+    type: ApiKey,
+    description: "The organization's API keys (never their secrets).",
+    authScopes: { permission: 'api_keys_read' },
+    args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
+    resolve: (_parent, args, context) => {
+      const actor = actorOf(context);
+      return connection(filtered(credentialList(context, actor, 'API_KEY'), args.filter, context.now, 'API_KEY'), {
+        first: args.first,
+        after: args.after,
+        field: args.orderBy?.field ?? 'CREATED_AT',
+        direction: args.orderBy?.direction ?? 'DESC',
+      });
     },
-  ),
-  applicationKeys: t.connection(
-    {
-      type: ApplicationKey,
-      description: "Application keys: all of the organization's with org_app_keys_read, otherwise one's own (and service accounts' with service_account_write).",
-      authScopes: { authenticated: true },
-      args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-      resolve: (_parent, args, context) => {
-        const actor = actorOf(context);
-        const visible = visibleApplicationKeys(credentialList(context, actor, 'APPLICATION_KEY'), actor);
-        return connection(filtered(visible, args.filter, context.now, 'APPLICATION_KEY'), {
-          first: args.first,
-          after: args.after,
-          field: args.orderBy?.field ?? 'CREATED_AT',
-          direction: args.orderBy?.direction ?? 'DESC',
-        });
-      },
+  }),
+  applicationKeys: t.connection({
+    type: ApplicationKey,
+    description: "Application keys: all of the organization's with org_app_keys_read, otherwise one's own (and service accounts' with service_account_write).",
+    authScopes: { authenticated: true },
+    args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
+    resolve: (_parent, args, context) => {
+      const actor = actorOf(context);
+      const visible = visibleApplicationKeys(credentialList(context, actor, 'APPLICATION_KEY'), actor);
+      return connection(filtered(visible, args.filter, context.now, 'APPLICATION_KEY'), {
+        first: args.first,
+        after: args.after,
+        field: args.orderBy?.field ?? 'CREATED_AT',
+        direction: args.orderBy?.direction ?? 'DESC',
+      });
     },
-  ),
-  clientTokens: t.connection(
-    {
-      type: ClientToken,
-      description: "The organization's client tokens.",
-      authScopes: { permission: 'client_tokens_read' },
-      args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-      resolve: (_parent, args, context) => {
-        const actor = actorOf(context);
-        return connection(filtered(credentialList(context, actor, 'CLIENT_TOKEN'), args.filter, context.now, 'CLIENT_TOKEN'), {
-          first: args.first,
-          after: args.after,
-          field: args.orderBy?.field ?? 'CREATED_AT',
-          direction: args.orderBy?.direction ?? 'DESC',
-        });
-      },
+  }),
+  clientTokens: t.connection({
+    type: ClientToken,
+    description: "The organization's client tokens.",
+    authScopes: { permission: 'client_tokens_read' },
+    args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
+    resolve: (_parent, args, context) => {
+      const actor = actorOf(context);
+      return connection(filtered(credentialList(context, actor, 'CLIENT_TOKEN'), args.filter, context.now, 'CLIENT_TOKEN'), {
+        first: args.first,
+        after: args.after,
+        field: args.orderBy?.field ?? 'CREATED_AT',
+        direction: args.orderBy?.direction ?? 'DESC',
+      });
     },
-  ),
+  }),
 }));
 
 const apiKeyId = (id: string | number) => decodeId(String(id), ['ApiKey'], 'API key');

@@ -91,34 +91,32 @@ export const Order = builder.inputType('Order', {
 });
 
 builder.queryFields((t) => ({
-  principals: t.connection(
-    {
-      type: Principal,
-      description: 'Users and service accounts of the organization.',
-      authScopes: { permission: 'user_access_read' },
-      args: {
-        filter: t.arg({ type: PrincipalFilter, required: false }),
-        orderBy: t.arg({ type: Order, required: false }),
-      },
-      resolve: async (_parent, args, context) => {
-        const actor = actorOf(context);
-        const filter = args.filter;
-        let query = context.db.selectFrom('principals').selectAll().where('org_id', '=', actor.orgId);
-        if (filter?.kind) query = query.where('kind', '=', filter.kind);
-        if (filter?.status) query = query.where('status', '=', filter.status);
-        if (filter?.role) query = query.where('role', '=', filter.role);
-        if (filter?.nameContains) query = query.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
-        if (filter?.createdAfter) query = query.where('created_at', '>=', filter.createdAfter.toISOString());
-        if (filter?.createdBefore) query = query.where('created_at', '<', filter.createdBefore.toISOString());
-        return connection(query, {
-          first: args.first,
-          after: args.after,
-          field: args.orderBy?.field ?? 'CREATED_AT',
-          direction: args.orderBy?.direction ?? 'DESC',
-        });
-      },
+  principals: t.connection({
+    type: Principal,
+    description: 'Users and service accounts of the organization.',
+    authScopes: { permission: 'user_access_read' },
+    args: {
+      filter: t.arg({ type: PrincipalFilter, required: false }),
+      orderBy: t.arg({ type: Order, required: false }),
     },
-  ),
+    resolve: async (_parent, args, context) => {
+      const actor = actorOf(context);
+      const filter = args.filter;
+      let query = context.db.selectFrom('principals').selectAll().where('org_id', '=', actor.orgId);
+      if (filter?.kind) query = query.where('kind', '=', filter.kind);
+      if (filter?.status) query = query.where('status', '=', filter.status);
+      if (filter?.role) query = query.where('role', '=', filter.role);
+      if (filter?.nameContains) query = query.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
+      if (filter?.createdAfter) query = query.where('created_at', '>=', filter.createdAfter.toISOString());
+      if (filter?.createdBefore) query = query.where('created_at', '<', filter.createdBefore.toISOString());
+      return connection(query, {
+        first: args.first,
+        after: args.after,
+        field: args.orderBy?.field ?? 'CREATED_AT',
+        direction: args.orderBy?.direction ?? 'DESC',
+      });
+    },
+  }),
 }));
 
 const PrincipalPayload = builder.objectRef<{ principal: PrincipalsTable }>('PrincipalPayload').implement({

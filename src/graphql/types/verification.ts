@@ -50,7 +50,10 @@ const VerificationResult = builder.objectRef<VerificationShape>('VerificationRes
       description: "The application key's owner (a User or ServiceAccount id).",
       resolve: (v) => (v.recognized?.principalId && v.ownerKind ? globalId(v.ownerKind === 'USER' ? 'User' : 'ServiceAccount', v.recognized.principalId) : null),
     }),
-    permissions: t.stringList({ description: "Effective permissions (an application key's scopes within its owner's role; none for an API key or client token alone).", resolve: (v) => [...v.permissions] }),
+    permissions: t.stringList({
+      description: "Effective permissions (an application key's scopes within its owner's role; none for an API key or client token alone).",
+      resolve: (v) => [...v.permissions],
+    }),
     requiredScopesGranted: t.exposeBoolean('requiredScopesGranted'),
     missingScopes: t.stringList({ resolve: (v) => [...v.missingScopes] }),
   }),
