@@ -11,14 +11,14 @@ import {
 import { decidePrincipal, evolvePrincipal, initialPrincipalState, type PrincipalCommand, type PrincipalEvent, type PrincipalState } from '../domain/principal.js';
 import type { Aggregate } from './handler.js';
 
-export const Organization: Aggregate<OrganizationState, OrganizationEvent, OrganizationCommand> = {
+export const OrganizationAggregate: Aggregate<OrganizationState, OrganizationEvent, OrganizationCommand> = {
   category: 'org',
   initial: initialOrganizationState,
   evolve: evolveOrganization,
   decide: decideOrganization,
 };
 
-export const Principal: Aggregate<PrincipalState, PrincipalEvent, PrincipalCommand> = {
+export const PrincipalAggregate: Aggregate<PrincipalState, PrincipalEvent, PrincipalCommand> = {
   category: 'principal',
   initial: initialPrincipalState,
   evolve: evolvePrincipal,

@@ -11,7 +11,7 @@ import { parseEmail } from '../domain/principal.js';
 import { issueSecret } from '../domain/secrets.js';
 import type { CredentialsTable, PrincipalsTable, OrganizationsTable } from '../../projections/tables.js';
 import type { ReadModels } from '../../projections/index.js';
-import { Organization, Principal } from './aggregates.js';
+import { OrganizationAggregate, PrincipalAggregate } from './aggregates.js';
 import type { CommandHandler } from './handler.js';
 
 export interface IssuedCredential {
@@ -55,7 +55,7 @@ export class Keyledger {
     const apiKeyId = randomUUID();
     const requestId = input.requestId ?? randomUUID();
     await this.#commands.execute(
-      Organization,
+      OrganizationAggregate,
       orgId,
       {
         type: 'CreateOrganization',
@@ -69,7 +69,7 @@ export class Keyledger {
       requestId,
     );
     await this.#commands.execute(
-      Principal,
+      PrincipalAggregate,
       adminId,
       { type: 'InviteUser', principalId: adminId, orgId, email: input.adminEmail, name: input.adminName ?? input.adminEmail, role: 'admin' },
       OPERATOR,
@@ -85,7 +85,7 @@ export class Keyledger {
   }
 
   async setApiKeyLimit(orgId: string, apiKeyLimit: number): Promise<OrganizationsTable> {
-    await this.#commands.execute(Organization, orgId, { type: 'ChangeApiKeyLimit', apiKeyLimit }, OPERATOR);
+    await this.#commands.execute(OrganizationAggregate, orgId, { type: 'ChangeApiKeyLimit', apiKeyLimit }, OPERATOR);
     return this.organization(orgId);
   }
 
@@ -95,17 +95,17 @@ export class Keyledger {
     const orgId = this.#orgOf(actor);
     const keyId = randomUUID();
     const issued = issueSecret('API_KEY');
-    await this.#commands.execute(Organization, orgId, { type: 'CreateApiKey', keyId, name: input.name, digest: issued.digest, last4: issued.last4 }, actor, requestId);
+    await this.#commands.execute(OrganizationAggregate, orgId, { type: 'CreateApiKey', keyId, name: input.name, digest: issued.digest, last4: issued.last4 }, actor, requestId);
     return { credential: await this.credential(keyId), secret: issued.secret };
   }
 
   async renameApiKey(actor: Actor, input: { id: string; name: string }, requestId?: string): Promise<CredentialsTable> {
-    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RenameApiKey', keyId: input.id, name: input.name }, actor, requestId);
+    await this.#commands.execute(OrganizationAggregate, this.#orgOf(actor), { type: 'RenameApiKey', keyId: input.id, name: input.name }, actor, requestId);
     return this.credential(input.id);
   }
 
   async revokeApiKey(actor: Actor, input: { id: string }, requestId?: string): Promise<CredentialsTable> {
-    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RevokeApiKey', keyId: input.id }, actor, requestId);
+    await this.#commands.execute(OrganizationAggregate, this.#orgOf(actor), { type: 'RevokeApiKey', keyId: input.id }, actor, requestId);
     return this.credential(input.id);
   }
 
@@ -113,7 +113,7 @@ export class Keyledger {
     const tokenId = randomUUID();
     const issued = issueSecret('CLIENT_TOKEN');
     await this.#commands.execute(
-      Organization,
+      OrganizationAggregate,
       this.#orgOf(actor),
       { type: 'CreateClientToken', tokenId, name: input.name, allowedOrigins: input.allowedOrigins, digest: issued.digest, last4: issued.last4 },
       actor,
@@ -123,12 +123,12 @@ export class Keyledger {
   }
 
   async renameClientToken(actor: Actor, input: { id: string; name: string }, requestId?: string): Promise<CredentialsTable> {
-    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RenameClientToken', tokenId: input.id, name: input.name }, actor, requestId);
+    await this.#commands.execute(OrganizationAggregate, this.#orgOf(actor), { type: 'RenameClientToken', tokenId: input.id, name: input.name }, actor, requestId);
     return this.credential(input.id);
   }
 
   async revokeClientToken(actor: Actor, input: { id: string }, requestId?: string): Promise<CredentialsTable> {
-    await this.#commands.execute(Organization, this.#orgOf(actor), { type: 'RevokeClientToken', tokenId: input.id }, actor, requestId);
+    await this.#commands.execute(OrganizationAggregate, this.#orgOf(actor), { type: 'RevokeClientToken', tokenId: input.id }, actor, requestId);
     return this.credential(input.id);
   }
 
@@ -146,19 +146,19 @@ export class Keyledger {
 
   async scopeApplicationKey(actor: Actor, input: { id: string; scopes: readonly string[] | null }, requestId?: string): Promise<CredentialsTable> {
     const ownerId = await this.#applicationKeyOwner(actor, input.id);
-    await this.#commands.execute(Principal, ownerId, { type: 'ScopeApplicationKey', keyId: input.id, scopes: input.scopes }, actor, requestId);
+    await this.#commands.execute(PrincipalAggregate, ownerId, { type: 'ScopeApplicationKey', keyId: input.id, scopes: input.scopes }, actor, requestId);
     return this.credential(input.id);
   }
 
   async renameApplicationKey(actor: Actor, input: { id: string; name: string }, requestId?: string): Promise<CredentialsTable> {
     const ownerId = await this.#applicationKeyOwner(actor, input.id);
-    await this.#commands.execute(Principal, ownerId, { type: 'RenameApplicationKey', keyId: input.id, name: input.name }, actor, requestId);
+    await this.#commands.execute(PrincipalAggregate, ownerId, { type: 'RenameApplicationKey', keyId: input.id, name: input.name }, actor, requestId);
     return this.credential(input.id);
   }
 
   async revokeApplicationKey(actor: Actor, input: { id: string }, requestId?: string): Promise<CredentialsTable> {
     const ownerId = await this.#applicationKeyOwner(actor, input.id);
-    await this.#commands.execute(Principal, ownerId, { type: 'RevokeApplicationKey', keyId: input.id }, actor, requestId);
+    await this.#commands.execute(PrincipalAggregate, ownerId, { type: 'RevokeApplicationKey', keyId: input.id }, actor, requestId);
     return this.credential(input.id);
   }
 
@@ -166,7 +166,7 @@ export class Keyledger {
     const orgId = this.#orgOf(actor);
     const principalId = userPrincipalId(orgId, input.email);
     await this.#commands.execute(
-      Principal,
+      PrincipalAggregate,
       principalId,
       { type: 'InviteUser', principalId, orgId, email: input.email, name: input.name ?? input.email, role: input.role },
       actor,
@@ -178,17 +178,17 @@ export class Keyledger {
   async createServiceAccount(actor: Actor, input: { name: string; role: string }, requestId?: string): Promise<PrincipalsTable> {
     const orgId = this.#orgOf(actor);
     const principalId = randomUUID();
-    await this.#commands.execute(Principal, principalId, { type: 'CreateServiceAccount', principalId, orgId, name: input.name, role: input.role }, actor, requestId);
+    await this.#commands.execute(PrincipalAggregate, principalId, { type: 'CreateServiceAccount', principalId, orgId, name: input.name, role: input.role }, actor, requestId);
     return this.principal(principalId);
   }
 
   async changeRole(actor: Actor, input: { principalId: string; role: string }, requestId?: string): Promise<PrincipalsTable> {
-    await this.#commands.execute(Principal, input.principalId, { type: 'ChangeRole', role: input.role }, actor, requestId);
+    await this.#commands.execute(PrincipalAggregate, input.principalId, { type: 'ChangeRole', role: input.role }, actor, requestId);
     return this.principal(input.principalId);
   }
 
   async disablePrincipal(actor: Actor, input: { principalId: string }, requestId?: string): Promise<PrincipalsTable> {
-    await this.#commands.execute(Principal, input.principalId, { type: 'DisablePrincipal' }, actor, requestId);
+    await this.#commands.execute(PrincipalAggregate, input.principalId, { type: 'DisablePrincipal' }, actor, requestId);
     return this.principal(input.principalId);
   }
 
@@ -221,7 +221,7 @@ export class Keyledger {
     const keyId = randomUUID();
     const issued = issueSecret('APPLICATION_KEY');
     await this.#commands.execute(
-      Principal,
+      PrincipalAggregate,
       ownerId,
       { type: 'CreateApplicationKey', keyId, name: input.name, scopes: input.scopes, expiresAt: input.expiresAt, now: this.#now(), digest: issued.digest, last4: issued.last4 },
       actor,

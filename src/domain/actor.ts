@@ -13,7 +13,7 @@ export interface PrincipalActor {
   readonly principalKind: PrincipalKind;
   readonly role: Role;
   readonly apiKeyId: string;
-  readonly appKeyId: string;
+  readonly applicationKeyId: string;
   /** The application key's scopes (null: unscoped). */
   readonly scopes: readonly Permission[] | null;
   /** R7: scopes intersected with the owner's current permissions. */
@@ -65,5 +65,5 @@ export interface EventMetadata {
 export function eventMetadata(actor: Actor, requestId: string, at: Date): EventMetadata {
   return actor.kind === 'operator'
     ? { actorPrincipalId: null, actorApiKeyId: null, actorAppKeyId: null, via: 'cli', requestId, at: at.toISOString() }
-    : { actorPrincipalId: actor.principalId, actorApiKeyId: actor.apiKeyId, actorAppKeyId: actor.appKeyId, via: 'api', requestId, at: at.toISOString() };
+    : { actorPrincipalId: actor.principalId, actorApiKeyId: actor.apiKeyId, actorAppKeyId: actor.applicationKeyId, via: 'api', requestId, at: at.toISOString() };
 }

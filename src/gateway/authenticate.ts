@@ -151,7 +151,7 @@ export function authenticateApi(presented: PresentedCredentials, index: Credenti
     principalKind: owner.kind,
     role: owner.role,
     apiKeyId: api!.credential.id,
-    appKeyId: app!.credential.id,
+    applicationKeyId: app!.credential.id,
     scopes,
     permissions: effectivePermissions(owner.role, scopes),
   };

@@ -35,7 +35,7 @@ interface Org {
   orgId: string;
   adminId: string;
   apiKeyId: string;
-  appKeyId: string;
+  applicationKeyId: string;
   actor: PrincipalActor;
 }
 
@@ -43,13 +43,13 @@ function newOrg(): Org {
   const orgId = randomUUID();
   const adminId = randomUUID();
   const apiKeyId = randomUUID();
-  const appKeyId = randomUUID();
+  const applicationKeyId = randomUUID();
   return {
     orgId,
     adminId,
     apiKeyId,
-    appKeyId,
-    actor: { kind: 'principal', orgId, principalId: adminId, principalKind: 'USER', role: 'admin', apiKeyId, appKeyId, scopes: null, permissions: new Set() },
+    applicationKeyId,
+    actor: { kind: 'principal', orgId, principalId: adminId, principalKind: 'USER', role: 'admin', apiKeyId, applicationKeyId, scopes: null, permissions: new Set() },
   };
 }
 
@@ -59,7 +59,7 @@ function requestEntry(org: Org, minute: number, overrides: Partial<RequestEntry>
     requestId: randomUUID(),
     orgId: org.orgId,
     apiKeyId: org.apiKeyId,
-    applicationKeyId: org.appKeyId,
+    applicationKeyId: org.applicationKeyId,
     clientTokenId: null,
     principalId: org.adminId,
     operationType: 'query',
@@ -110,7 +110,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
 
     /** An org as init-org makes it (by the operator), then changes by its admin. */
     async function lifecycleOf(org: Org, minute: number): Promise<void> {
-      const { orgId, adminId, apiKeyId, appKeyId } = org;
+      const { orgId, adminId, apiKeyId, applicationKeyId } = org;
       await lifecycle(
         `org-${orgId}`,
         [
@@ -128,7 +128,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
             data: {
               principalId: adminId,
               orgId,
-              keyId: appKeyId,
+              keyId: applicationKeyId,
               name: 'Default application key',
               digest: 'b'.repeat(64),
               last4: 'wxyz',
@@ -203,7 +203,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       expect(JSON.parse(byType.get('ApiKeyCreated')!.details!)).toEqual({ orgId, keyId: org.apiKeyId, name: 'Default API key', last4: 'abcd', createdBy: org.adminId });
       // The admin's changes name the admin and the admin's credentials.
       for (const type of ['ApplicationKeyScoped', 'ApplicationKeyRenamed', 'PrincipalRoleChanged', 'PrincipalDisabled', 'ApplicationKeyOwnerDisabled']) {
-        expect(byType.get(type), type).toMatchObject({ api_key_id: org.apiKeyId, application_key_id: org.appKeyId, principal_id: org.adminId, request_id: 'req-1', at: at(5) });
+        expect(byType.get(type), type).toMatchObject({ api_key_id: org.apiKeyId, application_key_id: org.applicationKeyId, principal_id: org.adminId, request_id: 'req-1', at: at(5) });
       }
       expect(byType.get('ApplicationKeyScoped')).toMatchObject({
         subject_id: keyId,
@@ -255,7 +255,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         at: allowed.at,
         request_id: allowed.requestId,
         api_key_id: org.apiKeyId,
-        application_key_id: org.appKeyId,
+        application_key_id: org.applicationKeyId,
         client_token_id: null,
         principal_id: org.adminId,
         operation_type: 'query',

@@ -39,7 +39,7 @@ interface ViewerShape {
   readonly principalId: string;
   readonly orgId: string;
   readonly apiKeyId: string;
-  readonly appKeyId: string;
+  readonly applicationKeyId: string;
   readonly permissions: readonly string[];
 }
 
@@ -49,7 +49,7 @@ const Viewer = builder.objectRef<ViewerShape>('Viewer').implement({
     principal: t.field({ type: Principal, resolve: (v) => v.principalId }),
     organization: t.field({ type: Organization, resolve: (v) => v.orgId }),
     apiKey: t.field({ type: ApiKey, resolve: (v) => v.apiKeyId }),
-    applicationKey: t.field({ type: ApplicationKey, resolve: (v) => v.appKeyId }),
+    applicationKey: t.field({ type: ApplicationKey, resolve: (v) => v.applicationKeyId }),
     permissions: t.stringList({ description: 'The effective permissions of this request (R7).', resolve: (v) => [...v.permissions] }),
   }),
 });
@@ -80,7 +80,7 @@ builder.queryFields((t) => ({
     authScopes: { authenticated: true },
     resolve: (_parent, _args, context) => {
       const actor = actorOf(context);
-      return { principalId: actor.principalId, orgId: actor.orgId, apiKeyId: actor.apiKeyId, appKeyId: actor.appKeyId, permissions: [...actor.permissions] };
+      return { principalId: actor.principalId, orgId: actor.orgId, apiKeyId: actor.apiKeyId, applicationKeyId: actor.applicationKeyId, permissions: [...actor.permissions] };
     },
   }),
   organization: t.field({
