@@ -9,6 +9,8 @@ const graphqlEntry = createRequire(import.meta.url).resolve('graphql');
 // The PostgreSQL event-store suite holds transactions open on purpose (to prove a reader never
 // skips a late commit); that holds back every reader of the cluster. It runs alone, after the rest.
 const EXCLUSIVE = ['test/contract/postgres.contract.test.ts'];
+// The pure, fast tier (`npm run test:unit`): its own project, so that `vitest run` still runs each test once.
+const UNIT = ['test/unit/**/*.unit.test.ts'];
 
 export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: graphqlEntry }] },
@@ -16,7 +18,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [
-      { extends: true, test: { name: 'keyledger', include: ['test/**/*.test.ts'], exclude: EXCLUSIVE, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'unit', include: UNIT, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'keyledger', include: ['test/**/*.test.ts'], exclude: [...EXCLUSIVE, ...UNIT], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'postgres-exclusive', include: EXCLUSIVE, sequence: { groupOrder: 1 } } },
     ],
   },

@@ -90,7 +90,7 @@ async function startGateway(prefix: string): Promise<Gateway> {
     const load = await HttpLoad.open({ url: graphqlUrl, headers: admin, concurrency: CONCURRENCY });
     // Closed before the gateway stops, so that its keep-alive connections are gone.
     gateway.onClose(() => load.close());
-    return { app: gateway.app, graphqlUrl, orgId: gateway.org.organization.id, admin, load, close: gateway.close };
+    return { app: gateway.app, graphqlUrl, orgId: gateway.org.organization.id, admin, load, close: () => gateway.close() };
   } catch (error) {
     await gateway.close();
     throw error;

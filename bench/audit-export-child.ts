@@ -9,7 +9,7 @@
 // nothing. Prints one JSON line (ChildReport) on stdout.
 
 import { Writable } from 'node:stream';
-import type { ReadModels } from '../projections/index.js';
+import type { ReadModels } from '../projections/read-models.js';
 import { openReadStore } from '../projections/read-store.js';
 import { exportAudit } from '../src/audit/export.js';
 import { openSqliteFile } from '../src/sqlite/database.js';

@@ -18,11 +18,11 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { GENESIS_HASH, entryHash } from '../projections/audit-chain.js';
-import { AUDIT_LOG_COLUMNS } from '../projections/audit.js';
-import type { ReadModels } from '../projections/index.js';
+import { GENESIS_HASH, entryHash } from '../projections/audit/chain.js';
+import { AUDIT_LOG_COLUMNS } from '../projections/audit/projection.js';
+import type { ReadModels } from '../projections/read-models.js';
 import { openReadStore } from '../projections/read-store.js';
-import { verifyAuditChain } from '../src/audit/verify.js';
+import { verifyAuditChain } from '../projections/audit/integrity.js';
 import { loadConfig } from '../src/config.js';
 import { buildApp, type App } from '../src/gateway/app.js';
 import { silentLogger } from '../src/logger.js';
@@ -35,6 +35,7 @@ import {
   type LoadSpec,
   type LoadSummary,
   type Row,
+  type Timed,
   fmtMs,
   fmtRate,
   HttpLoad,
@@ -263,7 +264,7 @@ async function seedEntries(path: string, seeded: Seeded, entries: number): Promi
 
   const random = prng(20240611);
   const cumulative = OPERATIONS.map((_, i) => OPERATIONS.slice(0, i + 1).reduce((n, o) => n + o.weight, 0));
-  const perApiKey = new Array<number>(seeded.apiKeys.length).fill(0);
+  const perApiKey = Array.from({ length: seeded.apiKeys.length }, () => 0);
 
   /** Entry i as the values of AUDIT_LOG_COLUMNS, in order. */
   const entry = (i: number): (string | number | null)[] => {
@@ -314,7 +315,8 @@ async function seedEntries(path: string, seeded: Seeded, entries: number): Promi
   try {
     let inFlight = 0;
     let wake: (() => void) | null = null;
-    let failure: Error | null = null;
+    // Set by the worker's callbacks: declared wide, or control-flow analysis takes it for always null.
+    let failure = null as Error | null;
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
     const fail = (error: Error) => {
@@ -512,7 +514,12 @@ async function audit(): Promise<Row[]> {
 
     // The whole chain, as auditIntegrity checks it (its reference, the raw read of the same rows, comes with the export's).
     const readStore = await openReadStore<ReadModels>({ kind: 'sqlite', path });
-    const verified = await timed(() => verifyAuditChain(readStore.db, seeded.orgId)).finally(() => readStore.close());
+    let verified: Timed<Awaited<ReturnType<typeof verifyAuditChain>>>;
+    try {
+      verified = await timed(() => verifyAuditChain(readStore.db, seeded.orgId));
+    } finally {
+      await readStore.close();
+    }
     {
       const { ok, checked, firstBroken } = verified.result;
       log(

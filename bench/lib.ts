@@ -51,7 +51,7 @@ export function fmtRate(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-export function fmtRatio(value: number, reference: number): string {
+function fmtRatio(value: number, reference: number): string {
   if (!(reference > 0) || !Number.isFinite(value)) return '-';
   return (value / reference).toFixed(2);
 }
@@ -61,7 +61,7 @@ export function fmtMs(ms: number): string {
 }
 
 /** A plain text table; columns whose header starts with a space are right-aligned. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const right = headers.map((h) => h.startsWith(' '));
   const heads = headers.map((h) => h.trim());
   const widths = heads.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -251,7 +251,7 @@ interface LoadLimits {
 }
 
 /** A GraphQL POST: `{ query, variables }` as the JSON body. */
-export interface GraphQLLoadSpec extends LoadLimits {
+interface GraphQLLoadSpec extends LoadLimits {
   readonly method?: 'POST';
   readonly query: string;
   readonly variables?: Readonly<Record<string, unknown>>;
@@ -260,7 +260,7 @@ export interface GraphQLLoadSpec extends LoadLimits {
 }
 
 /** A plain GET of the URL, no body. */
-export interface GetLoadSpec extends LoadLimits {
+interface GetLoadSpec extends LoadLimits {
   readonly method: 'GET';
 }
 

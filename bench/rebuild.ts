@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProjectionRunner } from '../projections/runner.js';
 import { openReadStore, type ReadStore } from '../projections/read-store.js';
-import type { EventStore, NewEvent } from '../src/eventstore/port.js';
+import type { EventStore, NewEvent, RecordedEvent } from '../src/eventstore/port.js';
 import { openPostgresEventStore } from '../src/eventstore/postgres.js';
 import { openSqliteEventStore } from '../src/eventstore/sqlite.js';
 import { streamActivityProjection, type StreamActivityTables } from '../test/support/stream-activity.js';
@@ -76,7 +76,7 @@ async function rebuildCase(
   target: string | undefined,
 ): Promise<Figure> {
   await seed(store, shape);
-  const runner = new ProjectionRunner<StreamActivityTables>({ store, readStore, projections: [streamActivityProjection({ batched })] });
+  const runner = new ProjectionRunner({ store, readStore, projections: [streamActivityProjection({ batched })], decode: (event: RecordedEvent) => event });
   await runner.migrate();
 
   await scan(store); // warm-up: page cache, prepared statements, connections

@@ -143,7 +143,7 @@ async function setUp(prefix: string): Promise<Setup> {
     const load = await HttpLoad.open({ url: gateway.url, headers: {}, concurrency: CONCURRENCY });
     // Closed before the servers stop, so that its keep-alive connections are gone.
     gateway.onClose(() => load.close());
-    return { app: gateway.app, url: gateway.url, orgId: gateway.org.organization.id, apiKey, reference, load, close: gateway.close };
+    return { app: gateway.app, url: gateway.url, orgId: gateway.org.organization.id, apiKey, reference, load, close: () => gateway.close() };
   } catch (error) {
     await gateway.close();
     throw error;
@@ -266,7 +266,7 @@ async function measure(setup: Setup, c: Case): Promise<Row[]> {
     const before = await batchSizes(url);
     const run = await busyRun(load, timedSpec(c.subject, ROUND_MS), subjectBusy);
     const after = await batchSizes(url);
-    const audited = await auditEntries(app, orgId, from, c.isOperation);
+    const audited = await auditEntries(app, orgId, from, (data) => c.isOperation(data));
     entries += audited.count;
     allowed += audited.allowed;
     batchSum += after.sum - before.sum;

@@ -1,23 +1,17 @@
-// The projections keyledger runs, and the read store's tables they own.
+// The projections keyledger runs, fed the domain's events decoded once by the runner.
 
-import { auditProjection } from './audit.js';
-import { credentialsProjection } from './credentials.js';
-import { organizationsProjection } from './organizations.js';
-import { principalsProjection } from './principals.js';
-import type { CheckpointTables, Projection } from './projection.js';
-import type { AuditChainHeadsTable, AuditLogTable, CredentialUsageTable, CredentialsTable, OrganizationsTable, PrincipalsTable } from './tables.js';
-import { usageProjection } from './usage.js';
+import type { KeyledgerEvent } from '../src/domain/events.js';
+import type { Recorded } from '../src/eventstore/recorded.js';
+import { auditProjection } from './audit/projection.js';
+import { credentialsProjection } from './credentials/projection.js';
+import { organizationsProjection } from './organizations/projection.js';
+import { principalsProjection } from './principals/projection.js';
+import type { Projection } from './projection.js';
+import type { ReadModels } from './read-models.js';
+import { usageProjection } from './usage/projection.js';
 
-/** Every table of the read store. */
-export interface ReadModels extends CheckpointTables {
-  organizations: OrganizationsTable;
-  principals: PrincipalsTable;
-  credentials: CredentialsTable;
-  credential_usage: CredentialUsageTable;
-  audit_log: AuditLogTable;
-  audit_chain_heads: AuditChainHeadsTable;
-}
+export type KeyledgerProjection = Projection<ReadModels, Recorded<KeyledgerEvent>>;
 
-export function keyledgerProjections(): Projection<ReadModels>[] {
+export function keyledgerProjections(): KeyledgerProjection[] {
   return [organizationsProjection, principalsProjection, credentialsProjection, usageProjection, auditProjection];
 }

@@ -1,7 +1,7 @@
 // The read store: where projections keep the read models that queries serve. SQLite (by
 // default the event store's own file) or PostgreSQL, both through Kysely.
 
-import { Kysely, PostgresDialect, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
 import pg from 'pg';
 import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../src/sqlite/database.js';
 
@@ -40,6 +40,16 @@ function cachingDatabase(db: SqliteDatabase): KyselySqliteDatabase {
       return statement;
     },
   };
+}
+
+export type ReadStoreDialect = ReadStoreLocation['kind'];
+
+/** The read store's SQL dialect, for the few statements that differ (triggers, JSON). */
+export function readStoreDialect<DB>(db: Kysely<DB>): ReadStoreDialect {
+  const adapter = db.getExecutor().adapter;
+  if (adapter instanceof PostgresAdapter) return 'postgres';
+  if (adapter instanceof SqliteAdapter) return 'sqlite';
+  throw new Error(`read stores are SQLite or PostgreSQL, not ${adapter.constructor.name}`);
 }
 
 const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;

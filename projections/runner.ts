@@ -7,7 +7,7 @@ import type { EventStore, Position, RecordedEvent, Subscription } from '../src/e
 import { START } from '../src/eventstore/port.js';
 import type { Logger } from '../src/logger.js';
 import { silentLogger } from '../src/logger.js';
-import type { CheckpointTables, Projection } from './projection.js';
+import type { CheckpointTables, ProjectableEvent, Projection } from './projection.js';
 import type { ReadStore } from './read-store.js';
 
 export type ProjectionState = 'starting' | 'running' | 'failed' | 'rebuilding' | 'stopped';
@@ -78,10 +78,12 @@ const coreMigrations: Record<string, Migration> = {
   },
 };
 
-export interface ProjectionRunnerOptions<DB extends CheckpointTables> {
+export interface ProjectionRunnerOptions<DB extends CheckpointTables, E extends ProjectableEvent> {
   readonly store: EventStore;
   readonly readStore: ReadStore<DB>;
-  readonly projections: readonly Projection<DB>[];
+  readonly projections: readonly Projection<DB, E>[];
+  /** Turns a stored event into what the projections take, once per event; null skips an event no projection knows. */
+  readonly decode: (event: RecordedEvent) => E | null;
   readonly logger?: Logger;
   /** Events per transaction while catching up (default 1000). */
   readonly batchSize?: number;
@@ -89,10 +91,11 @@ export interface ProjectionRunnerOptions<DB extends CheckpointTables> {
   readonly retryDelayMs?: number;
 }
 
-export class ProjectionRunner<DB extends CheckpointTables> {
+export class ProjectionRunner<DB extends CheckpointTables, E extends ProjectableEvent> {
   readonly #store: EventStore;
   readonly #readStore: ReadStore<DB>;
-  readonly #projections: ReadonlyMap<string, Projection<DB>>;
+  readonly #projections: ReadonlyMap<string, Projection<DB, E>>;
+  readonly #decode: (event: RecordedEvent) => E | null;
   readonly #feeds = new Map<string, Feed>();
   readonly #logger: Logger;
   readonly #batchSize: number;
@@ -100,13 +103,14 @@ export class ProjectionRunner<DB extends CheckpointTables> {
   #waiters: Waiter[] = [];
   #running = false;
 
-  constructor(options: ProjectionRunnerOptions<DB>) {
+  constructor(options: ProjectionRunnerOptions<DB, E>) {
+    this.#decode = options.decode;
     this.#store = options.store;
     this.#readStore = options.readStore;
     this.#logger = options.logger ?? silentLogger();
     this.#batchSize = options.batchSize ?? 1000;
     this.#retryDelayMs = options.retryDelayMs ?? 1000;
-    const byName = new Map<string, Projection<DB>>();
+    const byName = new Map<string, Projection<DB, E>>();
     for (const projection of options.projections) {
       if (!NAME.test(projection.name)) throw new Error(`projection name ${JSON.stringify(projection.name)} must match ${NAME}`);
       if (byName.has(projection.name)) throw new Error(`two projections are named ${projection.name}`);
@@ -226,7 +230,7 @@ export class ProjectionRunner<DB extends CheckpointTables> {
           for (const m of migrations) await m.up(schemaDb);
           const handles = new Set(projection.handles);
           for await (const page of this.#store.readAll({ after: START })) {
-            events += await this.#apply(projection, handles, page, tx);
+            events += await this.#apply(projection, handles, this.#decodeAll(page), tx);
             position = page[page.length - 1]!.position;
           }
           await this.#saveCheckpoint(tx, name, position);
@@ -278,8 +282,17 @@ export class ProjectionRunner<DB extends CheckpointTables> {
     );
   }
 
+  #decodeAll(events: readonly RecordedEvent[]): E[] {
+    const decoded: E[] = [];
+    for (const event of events) {
+      const typed = this.#decode(event);
+      if (typed !== null) decoded.push(typed);
+    }
+    return decoded;
+  }
+
   /** Applies the events of one transaction that the projection handles. */
-  async #apply(projection: Projection<DB>, handles: ReadonlySet<string>, events: readonly RecordedEvent[], tx: Transaction<DB>): Promise<number> {
+  async #apply(projection: Projection<DB, E>, handles: ReadonlySet<string>, events: readonly E[], tx: Transaction<DB>): Promise<number> {
     const handled = events.filter((event) => handles.has(event.type));
     if (handled.length === 0) return 0;
     if (projection.handleBatch) await projection.handleBatch(handled, tx);
@@ -287,7 +300,7 @@ export class ProjectionRunner<DB extends CheckpointTables> {
     return handled.length;
   }
 
-  #projection(name: string): Projection<DB> {
+  #projection(name: string): Projection<DB, E> {
     const projection = this.#projections.get(name);
     if (!projection) throw new Error(`no projection named ${JSON.stringify(name)}; known: ${this.projectionNames.join(', ')}`);
     return projection;
@@ -361,8 +374,9 @@ export class ProjectionRunner<DB extends CheckpointTables> {
         feed.state = 'running';
         delete feed.lastError;
         let savedAt = Date.now();
-        for await (const batch of subscription) {
-          const last = batch[batch.length - 1]!.position;
+        for await (const page of subscription) {
+          const last = page[page.length - 1]!.position;
+          const batch = this.#decodeAll(page);
           // A batch with nothing this projection handles changes no row: it only moves the
           // checkpoint, which can wait (a crash re-reads those events and again applies none).
           if (!batch.some((event) => handles.has(event.type)) && Date.now() - savedAt < CHECKPOINT_SAVE_INTERVAL_MS) {
@@ -383,7 +397,7 @@ export class ProjectionRunner<DB extends CheckpointTables> {
             }),
           );
           this.#notifyWaiters();
-          if (batch.length >= FLOOD_BATCH && !feed.stopping) await new Promise((resolve) => setTimeout(resolve, FLOOD_PAUSE_MS));
+          if (page.length >= FLOOD_BATCH && !feed.stopping) await new Promise((resolve) => setTimeout(resolve, FLOOD_PAUSE_MS));
         }
       } catch (error) {
         if (feed.stopping) break;

@@ -3,7 +3,7 @@
 
 import type { RecordedEvent } from '../src/eventstore/port.js';
 
-export function eventTime(event: RecordedEvent): string {
+export function eventTime(event: Pick<RecordedEvent, 'metadata' | 'recordedAt'>): string {
   const at = event.metadata.at;
   return typeof at === 'string' ? at : event.recordedAt.toISOString();
 }

@@ -6,12 +6,15 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, describeLocation, loadConfig, type Config } from './config.js';
 import { openEventStore } from './eventstore/open.js';
 import { createLogger, type Logger } from './logger.js';
-import { keyledgerProjections, type ReadModels } from '../projections/index.js';
+import { keyledgerProjections } from '../projections/index.js';
+import type { ReadModels } from '../projections/read-models.js';
 import { openReadStore } from '../projections/read-store.js';
 import { ProjectionRunner, type ProjectionStatus } from '../projections/runner.js';
 import { CommandHandler } from './commands/handler.js';
 import { Keyledger, type InitializedOrg } from './commands/keyledger.js';
 import { DomainError } from './domain/errors.js';
+import type { KeyledgerEvent } from './domain/events.js';
+import { decodeEvent, type Recorded } from './eventstore/recorded.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -30,13 +33,13 @@ function config(overrides: { port?: number; host?: string } = {}): Config {
 }
 
 /** Opens the stores and a runner that is not started: the operator's tasks run beside (or without) a gateway. */
-async function withRunner<T>(logger: Logger, work: (runner: ProjectionRunner<ReadModels>) => Promise<T>): Promise<T> {
+async function withRunner<T>(logger: Logger, work: (runner: ProjectionRunner<ReadModels, Recorded<KeyledgerEvent>>) => Promise<T>): Promise<T> {
   const cfg = config();
   const store = await openEventStore(cfg.eventStore, logger);
   try {
     const readStore = await openReadStore<ReadModels>(cfg.readStore);
     try {
-      const runner = new ProjectionRunner<ReadModels>({ store, readStore, projections: keyledgerProjections(), logger });
+      const runner = new ProjectionRunner({ store, readStore, projections: keyledgerProjections(), decode: decodeEvent, logger });
       await runner.migrate();
       return await work(runner);
     } finally {
@@ -271,7 +274,7 @@ Configuration (environment):
     .action(async (options: { org: string; from?: Date; to?: Date; json?: boolean }) => {
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const orgId = await orgUuid(options.org);
-      const { verifyAuditChain } = await import('./audit/verify.js');
+      const { verifyAuditChain } = await import('../projections/audit/integrity.js');
       const range = { ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) };
       const result = await withRunner(logger, (runner) => verifyAuditChain(runner.readStore.db, orgId, range));
       if (options.json) console.log(JSON.stringify({ orgId, ...result }, null, 2));

@@ -5,10 +5,10 @@
 
 import { once } from 'node:events';
 import type { Kysely, Selectable } from 'kysely';
-import { AUDIT_LOG_COLUMNS } from '../../projections/audit.js';
-import type { ReadModels } from '../../projections/index.js';
+import { AUDIT_LOG_COLUMNS } from '../../projections/audit/projection.js';
+import type { ReadModels } from '../../projections/read-models.js';
 import type { ReadStore } from '../../projections/read-store.js';
-import type { AuditLogTable } from '../../projections/tables.js';
+import type { AuditLogTable } from '../../projections/audit/tables.js';
 
 export type AuditExportFormat = 'csv' | 'ndjson';
 

@@ -1,9 +1,15 @@
 // What one request contributes to the audit log (R22): who it presented, what it asked, how it
-// ended. Filled in as the request goes, turned into a RequestEntry before the response leaves.
+// ended; and the one path that records it. A route states what it recognised and the outcome
+// on its RequestAudit; `RequestAuditor.settle` then records the entry through the group-commit
+// writer, or says that it could not, and the route answers 503 (R25): every route, one path.
 
 import type { IncomingMessage } from 'node:http';
 import type { RequestEntry, RequestOutcome } from '../domain/requests.js';
-import type { Recognized } from '../gateway/authenticate.js';
+import { digestSecret } from '../domain/secrets.js';
+import type { Recognized } from '../domain/verification.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { RequestLog } from './request-log.js';
 
 const MAX_USER_AGENT = 512;
 
@@ -12,10 +18,12 @@ export class RequestAudit {
   readonly requestId: string;
   readonly clientIp: string | null;
   readonly userAgent: string | null;
-  recognized: Recognized | null = null;
   operationType = 'http';
   operationName: string | null = null;
   rootFields: string[] = [];
+  #recognized: Recognized | null = null;
+  /** Secrets presented that matched no credential: logged by digest prefix, never kept. */
+  #unmatched: string[] = [];
   #outcome: RequestOutcome = 'ALLOWED';
   #errorCode: string | null = null;
 
@@ -25,6 +33,26 @@ export class RequestAudit {
     this.clientIp = req.socket.remoteAddress ?? null;
     const ua = req.headers['user-agent'];
     this.userAgent = typeof ua === 'string' ? ua.slice(0, MAX_USER_AGENT) : null;
+  }
+
+  /**
+   * What a route recognised of the credentials it was given, and the refusal code if it refused
+   * them. The first attribution stands: a request's own credentials (its headers) come before
+   * those it asks to verify.
+   */
+  attribute(recognized: Recognized | null, refusal: string | null, presented: readonly (string | null)[] = []): void {
+    if (this.#recognized !== null) return;
+    if (recognized === null) {
+      for (const secret of presented) if (secret !== null) this.#unmatched.push(digestSecret(secret).slice(0, 12));
+      return;
+    }
+    this.#unmatched = [];
+    this.#recognized = recognized;
+    if (refusal !== null) this.deny(refusal);
+  }
+
+  get recognized(): Recognized | null {
+    return this.#recognized;
   }
 
   /** The first refusal decides: a denial (401/403 kinds) over a failure. */
@@ -54,9 +82,14 @@ export class RequestAudit {
     return this.#outcome;
   }
 
+  /** Digest prefixes of presented secrets that matched nothing (for the log). */
+  get unmatched(): readonly string[] {
+    return this.#unmatched;
+  }
+
   /** The entry to append, or null when no known credential was presented (nothing to attribute). */
   entry(): RequestEntry | null {
-    const who = this.recognized;
+    const who = this.#recognized;
     if (!who) return null;
     return {
       at: this.at,
@@ -74,5 +107,44 @@ export class RequestAudit {
       clientIp: this.clientIp,
       userAgent: this.userAgent,
     };
+  }
+}
+
+/** How a request's audit ended: recorded, nothing to record, or not durable (the route answers 503). */
+export type AuditSettlement = 'RECORDED' | 'UNATTRIBUTED' | 'UNAVAILABLE';
+
+export class RequestAuditor {
+  readonly #log: RequestLog;
+  readonly #metrics: Metrics;
+  readonly #logger: Logger;
+
+  constructor(log: RequestLog, metrics: Metrics, logger: Logger) {
+    this.#log = log;
+    this.#metrics = metrics;
+    this.#logger = logger;
+  }
+
+  /** Records the request's entry, durable before the caller answers (R22, R25); never throws. */
+  async settle(audit: RequestAudit, route: string): Promise<AuditSettlement> {
+    const entry = audit.entry();
+    this.#metrics.request(route, entry ? audit.outcome : 'UNRECOGNIZED');
+    if (!entry) {
+      if (audit.unmatched.length > 0) {
+        this.#metrics.unrecognized(route);
+        this.#logger.info({ route, digestPrefixes: audit.unmatched }, 'request with credentials that match no known key');
+      }
+      return 'UNATTRIBUTED';
+    }
+    try {
+      await this.#log.record(entry);
+      return 'RECORDED';
+    } catch (error) {
+      this.#logger.error({ err: error, requestId: audit.requestId }, 'could not write the audit entry; the request is not acknowledged');
+      return 'UNAVAILABLE';
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#log.close();
   }
 }

@@ -6,6 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { WrongExpectedRevisionError } from '../eventstore/errors.js';
 import type { EventStore, JsonValue, Position } from '../eventstore/port.js';
+import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
+import type { KeyledgerEvent } from '../domain/events.js';
 import { eventMetadata, type Actor } from '../domain/actor.js';
 import { DomainError } from '../domain/errors.js';
 
@@ -17,6 +19,8 @@ export interface DomainEvent {
 export interface Aggregate<State, Event extends DomainEvent, Command> {
   /** Streams are `{category}-{id}`. */
   readonly category: string;
+  /** Its events, among the domain's: what its streams hold. */
+  owns(event: Recorded<KeyledgerEvent>): event is Extract<Recorded<KeyledgerEvent>, Event>;
   readonly initial: State;
   evolve(state: State, event: Event): State;
   decide(command: Command, state: State, actor: Actor): Event[];
@@ -52,11 +56,6 @@ export class CommandHandler {
     this.#store = options.store;
     this.#readYourWrites = options.readYourWrites;
     this.#now = options.now ?? (() => new Date());
-  }
-
-  /** The current state of an aggregate, for decisions that need to look before they act. */
-  async load<State, Event extends DomainEvent, Command>(aggregate: Aggregate<State, Event, Command>, id: string): Promise<State> {
-    return (await this.#fold(aggregate, `${aggregate.category}-${id}`)).state;
   }
 
   execute<State, Event extends DomainEvent, Command>(
@@ -118,7 +117,9 @@ export class CommandHandler {
     let revision = cached?.revision ?? -1n;
     const events = await this.#store.readStream(stream, { fromRevision: revision + 1n });
     for (const recorded of events) {
-      state = aggregate.evolve(state, { type: recorded.type, data: recorded.data } as unknown as Event);
+      const event = decodeEvent(recorded);
+      if (event === null || !aggregate.owns(event)) throw new Error(`stream ${stream} holds ${recorded.type}, which is not an event of its aggregate`);
+      state = aggregate.evolve(state, event);
       revision = recorded.revision;
     }
     if (events.length > 0 || cached === undefined) this.#remember(stream, { state, revision });

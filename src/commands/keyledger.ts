@@ -3,14 +3,18 @@
 // (the new secret exactly once). GraphQL and the CLI both call these; the rules live in the domain.
 
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { v5 as uuidv5 } from 'uuid';
-import { OPERATOR, type Actor } from '../domain/actor.js';
+import { OPERATOR, requireAnyPermission, type Actor } from '../domain/actor.js';
 import { DomainError, notFound } from '../domain/errors.js';
-import { parseEmail } from '../domain/principal.js';
+import { APPLICATION_KEY_PERMISSIONS, parseEmail } from '../domain/principal.js';
 import { issueSecret } from '../domain/secrets.js';
-import type { CredentialsTable, PrincipalsTable, OrganizationsTable } from '../../projections/tables.js';
-import type { ReadModels } from '../../projections/index.js';
+import { applicationKeyOwner, credentialById } from '../../projections/credentials/queries.js';
+import type { CredentialsTable } from '../../projections/credentials/tables.js';
+import { organizationById } from '../../projections/organizations/queries.js';
+import type { OrganizationsTable } from '../../projections/organizations/tables.js';
+import { principalById } from '../../projections/principals/queries.js';
+import type { PrincipalsTable } from '../../projections/principals/tables.js';
+import type { ReadDb } from '../../projections/read-models.js';
 import { OrganizationAggregate, PrincipalAggregate } from './aggregates.js';
 import type { CommandHandler } from './handler.js';
 
@@ -37,10 +41,10 @@ export function userPrincipalId(orgId: string, email: string): string {
 
 export class Keyledger {
   readonly #commands: CommandHandler;
-  readonly #db: Kysely<ReadModels>;
+  readonly #db: ReadDb;
   readonly #now: () => Date;
 
-  constructor(options: { commands: CommandHandler; db: Kysely<ReadModels>; now?: () => Date }) {
+  constructor(options: { commands: CommandHandler; db: ReadDb; now?: () => Date }) {
     this.#commands = options.commands;
     this.#db = options.db;
     this.#now = options.now ?? (() => new Date());
@@ -195,19 +199,19 @@ export class Keyledger {
   // ── reads of what a command just wrote ───────────────────────────────────
 
   async organization(orgId: string): Promise<OrganizationsTable> {
-    const row = await this.#db.selectFrom('organizations').selectAll().where('id', '=', orgId).executeTakeFirst();
+    const row = await organizationById(this.#db, orgId);
     if (!row) throw notFound('organization');
     return row;
   }
 
   async principal(principalId: string): Promise<PrincipalsTable> {
-    const row = await this.#db.selectFrom('principals').selectAll().where('id', '=', principalId).executeTakeFirst();
+    const row = await principalById(this.#db, principalId);
     if (!row) throw notFound('principal');
     return row;
   }
 
   async credential(id: string): Promise<CredentialsTable> {
-    const row = await this.#db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await credentialById(this.#db, id);
     if (!row) throw notFound('credential');
     return row;
   }
@@ -232,9 +236,11 @@ export class Keyledger {
 
   /** The stream of an application key is its owner's; a key of another org does not exist (R20). */
   async #applicationKeyOwner(actor: Actor, keyId: string): Promise<string> {
-    const row = await this.#db.selectFrom('credentials').select(['owner_id', 'org_id']).where('id', '=', keyId).where('kind', '=', 'APPLICATION_KEY').executeTakeFirst();
-    if (!row || row.owner_id === null || (actor.kind === 'principal' && row.org_id !== actor.orgId)) throw notFound('application key');
-    return row.owner_id;
+    // R20: lacking every application-key permission is FORBIDDEN before the key is looked up.
+    requireAnyPermission(actor, APPLICATION_KEY_PERMISSIONS);
+    const key = await applicationKeyOwner(this.#db, keyId);
+    if (!key || (actor.kind === 'principal' && key.orgId !== actor.orgId)) throw notFound('application key');
+    return key.ownerId;
   }
 
   #orgOf(actor: Actor): string {

@@ -2,9 +2,8 @@
 // (the command line), who stands outside every organization's permissions.
 
 import { DomainError, forbidden, notFound } from './errors.js';
+import type { PrincipalKind } from './events.js';
 import type { Permission, Role } from './permissions.js';
-
-export type PrincipalKind = 'USER' | 'SERVICE_ACCOUNT';
 
 export interface PrincipalActor {
   readonly kind: 'principal';
@@ -33,6 +32,7 @@ export function requirePermission(actor: Actor, permission: Permission): void {
   if (!actor.permissions.has(permission)) throw forbidden(`this credential lacks the ${permission} permission`);
 }
 
+/** A command some of whose targets need one permission and others another: lacking them all is FORBIDDEN whatever the target (R20). */
 export function requireAnyPermission(actor: Actor, permissions: readonly Permission[]): void {
   if (actor.kind === 'operator') return;
   if (!permissions.some((p) => actor.permissions.has(p))) throw forbidden(`this credential lacks the ${permissions.join(' or ')} permission`);

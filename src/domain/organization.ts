@@ -4,28 +4,13 @@
 
 import { requirePermission, requireSameOrg, type Actor } from './actor.js';
 import { DomainError, notFound } from './errors.js';
+import { credentialChange, type CredentialChange } from './credential.js';
+import type { OrganizationEvent } from './events.js';
 import { parseName } from './names.js';
 
 export const DEFAULT_API_KEY_LIMIT = 50;
 export const MAX_API_KEY_LIMIT = 10_000;
 export const MAX_ALLOWED_ORIGINS = 50;
-
-export type RevocationReason = 'REVOKED' | 'OWNER_DISABLED' | 'ROTATED';
-
-export type OrganizationEvent =
-  | { type: 'OrganizationCreated'; data: { orgId: string; name: string; apiKeyLimit: number } }
-  | { type: 'ApiKeyLimitChanged'; data: { orgId: string; apiKeyLimit: number; previousLimit: number } }
-  | { type: 'ApiKeyCreated'; data: { orgId: string; keyId: string; name: string; digest: string; last4: string; createdBy: string | null } }
-  | { type: 'ApiKeyRenamed'; data: { orgId: string; keyId: string; name: string; previousName: string } }
-  | { type: 'ApiKeyRevoked'; data: { orgId: string; keyId: string; reason: RevocationReason } }
-  | {
-      type: 'ClientTokenCreated';
-      data: { orgId: string; tokenId: string; name: string; digest: string; last4: string; allowedOrigins: string[]; createdBy: string | null };
-    }
-  | { type: 'ClientTokenRenamed'; data: { orgId: string; tokenId: string; name: string; previousName: string } }
-  | { type: 'ClientTokenRevoked'; data: { orgId: string; tokenId: string; reason: RevocationReason } };
-
-export type OrganizationEventType = OrganizationEvent['type'];
 
 interface OrgCredential {
   readonly id: string;
@@ -47,18 +32,28 @@ export type OrganizationState =
 
 export const initialOrganizationState: OrganizationState = { exists: false };
 
-function withCredential(map: ReadonlyMap<string, OrgCredential>, credential: OrgCredential): Map<string, OrgCredential> {
-  return new Map(map).set(credential.id, credential);
-}
-
-function renamed(map: ReadonlyMap<string, OrgCredential>, id: string, name: string): Map<string, OrgCredential> {
-  const current = map.get(id);
-  return current ? withCredential(map, { ...current, name, nameKey: parseName(name).key }) : new Map(map);
-}
-
-function revoked(map: ReadonlyMap<string, OrgCredential>, id: string): Map<string, OrgCredential> {
-  const current = map.get(id);
-  return current ? withCredential(map, { ...current, active: false }) : new Map(map);
+/** Applies a credential change to one kind's map. Scoping is for application keys, which live in principal streams. */
+function applyChange(map: ReadonlyMap<string, OrgCredential>, change: CredentialChange): ReadonlyMap<string, OrgCredential> {
+  switch (change.change) {
+    case 'created': {
+      const { id, name } = change.credential;
+      return new Map(map).set(id, { id, name, nameKey: parseName(name).key, active: true });
+    }
+    case 'renamed': {
+      const current = map.get(change.id);
+      return current ? new Map(map).set(change.id, { ...current, name: change.name, nameKey: parseName(change.name).key }) : map;
+    }
+    case 'revoked': {
+      const current = map.get(change.id);
+      return current ? new Map(map).set(change.id, { ...current, active: false }) : map;
+    }
+    case 'scoped':
+      return map;
+    default: {
+      const unhandled: never = change;
+      throw new Error(`unknown credential change ${JSON.stringify(unhandled)}`);
+    }
+  }
 }
 
 export function evolveOrganization(state: OrganizationState, event: OrganizationEvent): OrganizationState {
@@ -70,20 +65,17 @@ export function evolveOrganization(state: OrganizationState, event: Organization
     case 'ApiKeyLimitChanged':
       return { ...state, apiKeyLimit: event.data.apiKeyLimit };
     case 'ApiKeyCreated':
-      return { ...state, apiKeys: withCredential(state.apiKeys, { id: event.data.keyId, name: event.data.name, nameKey: parseName(event.data.name).key, active: true }) };
     case 'ApiKeyRenamed':
-      return { ...state, apiKeys: renamed(state.apiKeys, event.data.keyId, event.data.name) };
     case 'ApiKeyRevoked':
-      return { ...state, apiKeys: revoked(state.apiKeys, event.data.keyId) };
+      return { ...state, apiKeys: applyChange(state.apiKeys, credentialChange(event)) };
     case 'ClientTokenCreated':
-      return {
-        ...state,
-        clientTokens: withCredential(state.clientTokens, { id: event.data.tokenId, name: event.data.name, nameKey: parseName(event.data.name).key, active: true }),
-      };
     case 'ClientTokenRenamed':
-      return { ...state, clientTokens: renamed(state.clientTokens, event.data.tokenId, event.data.name) };
     case 'ClientTokenRevoked':
-      return { ...state, clientTokens: revoked(state.clientTokens, event.data.tokenId) };
+      return { ...state, clientTokens: applyChange(state.clientTokens, credentialChange(event)) };
+    default: {
+      const unhandled: never = event;
+      throw new Error(`unknown organization event ${JSON.stringify(unhandled)}`);
+    }
   }
 }
 
@@ -156,6 +148,28 @@ function existing(state: OrganizationState, actor: Actor): ExistingOrg {
   return state;
 }
 
+/** The permission each command needs, whatever its target. */
+function requireCommandPermission(command: Exclude<OrganizationCommand, { type: 'CreateOrganization' }>, actor: Actor): void {
+  switch (command.type) {
+    case 'ChangeApiKeyLimit':
+      if (actor.kind !== 'operator') throw new DomainError('FORBIDDEN', "an organization's API-key limit is changed by an operator");
+      return;
+    case 'CreateApiKey':
+    case 'RenameApiKey':
+      return requirePermission(actor, 'api_keys_write');
+    case 'RevokeApiKey':
+      return requirePermission(actor, 'api_keys_delete');
+    case 'CreateClientToken':
+    case 'RenameClientToken':
+    case 'RevokeClientToken':
+      return requirePermission(actor, 'client_tokens_write');
+    default: {
+      const unhandled: never = command;
+      throw new Error(`unknown organization command ${JSON.stringify(unhandled)}`);
+    }
+  }
+}
+
 export function decideOrganization(command: OrganizationCommand, state: OrganizationState, actor: Actor): OrganizationEvent[] {
   if (command.type === 'CreateOrganization') {
     if (actor.kind !== 'operator') throw new DomainError('FORBIDDEN', 'organizations are created by an operator');
@@ -170,18 +184,18 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       { type: 'ApiKeyCreated', data: { orgId: command.orgId, keyId, name: keyName.display, digest, last4, createdBy: command.createdBy } },
     ];
   }
+  // R20: a credential that lacks the permission whatever the target is FORBIDDEN before any lookup.
+  requireCommandPermission(command, actor);
   const org = existing(state, actor);
   const orgId = org.orgId;
   const createdBy = actor.kind === 'principal' ? actor.principalId : null;
   switch (command.type) {
     case 'ChangeApiKeyLimit': {
-      if (actor.kind !== 'operator') throw new DomainError('FORBIDDEN', "an organization's API-key limit is changed by an operator");
       const apiKeyLimit = parseApiKeyLimit(command.apiKeyLimit);
       if (apiKeyLimit === org.apiKeyLimit) return [];
       return [{ type: 'ApiKeyLimitChanged', data: { orgId, apiKeyLimit, previousLimit: org.apiKeyLimit } }];
     }
     case 'CreateApiKey': {
-      requirePermission(actor, 'api_keys_write');
       const name = parseName(command.name);
       requireFreeName(org.apiKeys, name.key);
       // R2: at most apiKeyLimit active API keys.
@@ -191,7 +205,6 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       return [{ type: 'ApiKeyCreated', data: { orgId, keyId: command.keyId, name: name.display, digest: command.digest, last4: command.last4, createdBy } }];
     }
     case 'RenameApiKey': {
-      requirePermission(actor, 'api_keys_write');
       const key = requireActive(org.apiKeys, command.keyId, 'API key');
       const name = parseName(command.name);
       requireFreeName(org.apiKeys, name.key, key.id);
@@ -199,14 +212,12 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       return [{ type: 'ApiKeyRenamed', data: { orgId, keyId: key.id, name: name.display, previousName: key.name } }];
     }
     case 'RevokeApiKey': {
-      requirePermission(actor, 'api_keys_delete');
       const key = requireActive(org.apiKeys, command.keyId, 'API key');
       // R1: an organization keeps at least one active API key.
       if (activeCount(org.apiKeys) <= 1) throw new DomainError('LAST_API_KEY', "this is the organization's last active API key; create another before revoking it");
       return [{ type: 'ApiKeyRevoked', data: { orgId, keyId: key.id, reason: 'REVOKED' } }];
     }
     case 'CreateClientToken': {
-      requirePermission(actor, 'client_tokens_write');
       const name = parseName(command.name);
       requireFreeName(org.clientTokens, name.key);
       const allowedOrigins = parseAllowedOrigins(command.allowedOrigins);
@@ -215,7 +226,6 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       ];
     }
     case 'RenameClientToken': {
-      requirePermission(actor, 'client_tokens_write');
       const token = requireActive(org.clientTokens, command.tokenId, 'client token');
       const name = parseName(command.name);
       requireFreeName(org.clientTokens, name.key, token.id);
@@ -223,9 +233,12 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       return [{ type: 'ClientTokenRenamed', data: { orgId, tokenId: token.id, name: name.display, previousName: token.name } }];
     }
     case 'RevokeClientToken': {
-      requirePermission(actor, 'client_tokens_write');
       const token = requireActive(org.clientTokens, command.tokenId, 'client token');
       return [{ type: 'ClientTokenRevoked', data: { orgId, tokenId: token.id, reason: 'REVOKED' } }];
+    }
+    default: {
+      const unhandled: never = command;
+      throw new Error(`unknown organization command ${JSON.stringify(unhandled)}`);
     }
   }
 }

@@ -2,37 +2,13 @@
 // role and status, and the application keys it owns. Disabling a principal and revoking its
 // keys is one decision, appended at once (R13).
 
-import { requirePermission, requireGrantable, requireSameOrg, type Actor, type PrincipalKind } from './actor.js';
+import { requireAnyPermission, requirePermission, requireGrantable, requireSameOrg, type Actor, type PrincipalActor } from './actor.js';
 import { DomainError, forbidden, notFound } from './errors.js';
 import { parseName } from './names.js';
-import type { NewSecret, RevocationReason } from './organization.js';
+import type { NewSecret } from './organization.js';
+import { credentialChange, principalChange } from './credential.js';
+import type { PrincipalEvent, PrincipalKind } from './events.js';
 import { isPermission, isRole, rolePermissions, type Permission, type Role } from './permissions.js';
-
-export type PrincipalEvent =
-  | { type: 'UserInvited'; data: { principalId: string; orgId: string; email: string; name: string; role: Role } }
-  | { type: 'ServiceAccountCreated'; data: { principalId: string; orgId: string; name: string; role: Role } }
-  | { type: 'PrincipalRoleChanged'; data: { principalId: string; orgId: string; role: Role; previousRole: Role } }
-  | { type: 'PrincipalDisabled'; data: { principalId: string; orgId: string } }
-  | {
-      type: 'ApplicationKeyCreated';
-      data: {
-        principalId: string;
-        orgId: string;
-        keyId: string;
-        name: string;
-        digest: string;
-        last4: string;
-        scopes: Permission[] | null;
-        expiresAt: string | null;
-        createdBy: string | null;
-      };
-    }
-  | { type: 'ApplicationKeyScoped'; data: { principalId: string; orgId: string; keyId: string; scopes: Permission[] | null; previousScopes: Permission[] | null } }
-  | { type: 'ApplicationKeyRenamed'; data: { principalId: string; orgId: string; keyId: string; name: string; previousName: string } }
-  | { type: 'ApplicationKeyRevoked'; data: { principalId: string; orgId: string; keyId: string; reason: RevocationReason } }
-  | { type: 'ApplicationKeyOwnerDisabled'; data: { principalId: string; orgId: string; keyId: string; reason: 'OWNER_DISABLED' } };
-
-export type PrincipalEventType = PrincipalEvent['type'];
 
 interface OwnedKey {
   readonly id: string;
@@ -58,7 +34,9 @@ export type PrincipalState =
 
 export const initialPrincipalState: PrincipalState = { exists: false };
 
-function withKey(state: Extract<PrincipalState, { exists: true }>, id: string, change: (key: OwnedKey) => OwnedKey): PrincipalState {
+type ExistingPrincipal = Extract<PrincipalState, { exists: true }>;
+
+function withKey(state: ExistingPrincipal, id: string, change: (key: OwnedKey) => OwnedKey): ExistingPrincipal {
   const key = state.keys.get(id);
   if (!key) return state;
   return { ...state, keys: new Map(state.keys).set(id, change(key)) };
@@ -67,47 +45,45 @@ function withKey(state: Extract<PrincipalState, { exists: true }>, id: string, c
 export function evolvePrincipal(state: PrincipalState, event: PrincipalEvent): PrincipalState {
   switch (event.type) {
     case 'UserInvited':
-      return {
-        exists: true,
-        principalId: event.data.principalId,
-        orgId: event.data.orgId,
-        kind: 'USER',
-        name: event.data.name,
-        email: event.data.email,
-        role: event.data.role,
-        disabled: false,
-        keys: new Map(),
-      };
     case 'ServiceAccountCreated':
-      return {
-        exists: true,
-        principalId: event.data.principalId,
-        orgId: event.data.orgId,
-        kind: 'SERVICE_ACCOUNT',
-        name: event.data.name,
-        email: null,
-        role: event.data.role,
-        disabled: false,
-        keys: new Map(),
-      };
-  }
-  if (!state.exists) return state;
-  switch (event.type) {
     case 'PrincipalRoleChanged':
-      return { ...state, role: event.data.role };
-    case 'PrincipalDisabled':
-      return { ...state, disabled: true };
-    case 'ApplicationKeyCreated': {
-      const { keyId, name, scopes } = event.data;
-      return { ...state, keys: new Map(state.keys).set(keyId, { id: keyId, name, nameKey: parseName(name).key, scopes, active: true }) };
+    case 'PrincipalDisabled': {
+      const change = principalChange(event);
+      if (change.change === 'created') {
+        const { id, orgId, kind, name, email, role } = change.principal;
+        return { exists: true, principalId: id, orgId, kind, name, email, role, disabled: false, keys: new Map() };
+      }
+      if (!state.exists) return state;
+      return change.change === 'roleChanged' ? { ...state, role: change.role } : { ...state, disabled: true };
     }
+    case 'ApplicationKeyCreated':
     case 'ApplicationKeyScoped':
-      return withKey(state, event.data.keyId, (key) => ({ ...key, scopes: event.data.scopes }));
     case 'ApplicationKeyRenamed':
-      return withKey(state, event.data.keyId, (key) => ({ ...key, name: event.data.name, nameKey: parseName(event.data.name).key }));
     case 'ApplicationKeyRevoked':
-    case 'ApplicationKeyOwnerDisabled':
-      return withKey(state, event.data.keyId, (key) => ({ ...key, active: false }));
+    case 'ApplicationKeyOwnerDisabled': {
+      if (!state.exists) return state;
+      const change = credentialChange(event);
+      switch (change.change) {
+        case 'created': {
+          const { id, name, scopes } = change.credential;
+          return { ...state, keys: new Map(state.keys).set(id, { id, name, nameKey: parseName(name).key, scopes, active: true }) };
+        }
+        case 'scoped':
+          return withKey(state, change.id, (key) => ({ ...key, scopes: change.scopes }));
+        case 'renamed':
+          return withKey(state, change.id, (key) => ({ ...key, name: change.name, nameKey: parseName(change.name).key }));
+        case 'revoked':
+          return withKey(state, change.id, (key) => ({ ...key, active: false }));
+        default: {
+          const unhandled: never = change;
+          throw new Error(`unknown credential change ${JSON.stringify(unhandled)}`);
+        }
+      }
+    }
+    default: {
+      const unhandled: never = event;
+      throw new Error(`unknown principal event ${JSON.stringify(unhandled)}`);
+    }
   }
 }
 
@@ -120,8 +96,6 @@ export type PrincipalCommand =
   | { type: 'ScopeApplicationKey'; keyId: string; scopes: readonly string[] | null }
   | { type: 'RenameApplicationKey'; keyId: string; name: string }
   | { type: 'RevokeApplicationKey'; keyId: string };
-
-type ExistingPrincipal = Extract<PrincipalState, { exists: true }>;
 
 export const MAX_EMAIL_LENGTH = 254;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -151,6 +125,9 @@ export function parseScopes(scopes: readonly string[] | null): Permission[] | nu
   }
   return [...scopes] as Permission[];
 }
+
+/** R8: someone's application keys are managed with one of these, depending on whose. */
+export const APPLICATION_KEY_PERMISSIONS: readonly Permission[] = ['user_app_keys', 'org_app_keys_write', 'service_account_write'];
 
 /** R8: who may create, scope, rename or revoke a principal's application keys. */
 export function requireKeyManagement(actor: Actor, owner: { principalId: string; kind: PrincipalKind }): void {
@@ -211,12 +188,15 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
       return [{ type: 'ServiceAccountCreated', data: { principalId: command.principalId, orgId: command.orgId, name: name.display, role } }];
     }
   }
+  // R20: a credential that lacks the permission whatever the target is FORBIDDEN before any lookup.
+  if (command.type === 'ChangeRole') requirePermission(actor, 'user_access_manage');
+  else if (command.type === 'DisablePrincipal') requireAnyPermission(actor, ['user_access_manage', 'service_account_write']);
+  else requireAnyPermission(actor, APPLICATION_KEY_PERMISSIONS);
   if (!state.exists) throw notFound('principal');
   requireSameOrg(actor, state.orgId, 'principal');
   const { principalId, orgId } = state;
   switch (command.type) {
     case 'ChangeRole': {
-      requirePermission(actor, 'user_access_manage');
       const role = parseRole(command.role);
       requireGrantable(actor, rolePermissions(role), `the ${role} role's permissions when`);
       requireEnabled(state);
@@ -280,5 +260,23 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
       const key = requireKey(state, command.keyId);
       return [{ type: 'ApplicationKeyRevoked', data: { principalId, orgId, keyId: key.id, reason: 'REVOKED' } }];
     }
+    default: {
+      const unhandled: never = command;
+      throw new Error(`unknown principal command ${JSON.stringify(unhandled)}`);
+    }
   }
+}
+
+/** Whose application keys an actor may read (R8's read side, beside its write side `requireKeyManagement`). */
+export type ApplicationKeyReadScope = { readonly all: true } | { readonly all: false; readonly principalId: string; readonly serviceAccounts: boolean };
+
+/** Every key of the org with org_app_keys_read; otherwise its own, and service accounts' with service_account_write. */
+export function applicationKeyReadScope(actor: PrincipalActor): ApplicationKeyReadScope {
+  if (actor.permissions.has('org_app_keys_read')) return { all: true };
+  return { all: false, principalId: actor.principalId, serviceAccounts: actor.permissions.has('service_account_write') };
+}
+
+export function mayReadApplicationKey(actor: PrincipalActor, owner: { readonly principalId: string; readonly kind: PrincipalKind }): boolean {
+  const scope = applicationKeyReadScope(actor);
+  return scope.all || owner.principalId === scope.principalId || (scope.serviceAccounts && owner.kind === 'SERVICE_ACCOUNT');
 }

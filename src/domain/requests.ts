@@ -29,8 +29,6 @@ export interface RequestEntry {
 
 export type RequestEvent = { type: 'RequestAuthenticated'; data: RequestEntry } | { type: 'RequestDenied'; data: RequestEntry };
 
-export const REQUEST_EVENT_TYPES = ['RequestAuthenticated', 'RequestDenied'] as const;
-
 export function requestStream(orgId: string): string {
   return `requests-${orgId}`;
 }

@@ -4,8 +4,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import type { CredentialKind } from './events.js';
 
-export type CredentialKind = 'API_KEY' | 'APPLICATION_KEY' | 'CLIENT_TOKEN';
 
 export const SECRET_PREFIX: Readonly<Record<CredentialKind, string>> = {
   API_KEY: 'klk_api_',

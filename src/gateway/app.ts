@@ -7,25 +7,28 @@ import { describeLocation, type Config } from '../config.js';
 import { openEventStore } from '../eventstore/open.js';
 import type { EventStore } from '../eventstore/port.js';
 import type { Logger } from '../logger.js';
-import { keyledgerProjections, type ReadModels } from '../../projections/index.js';
-import type { Projection } from '../../projections/projection.js';
+import { CredentialIndex } from '../../projections/credentials/credential-index.js';
+import { keyledgerProjections, type KeyledgerProjection } from '../../projections/index.js';
 import { openReadStore, type ReadStore } from '../../projections/read-store.js';
+import type { ReadModels } from '../../projections/read-models.js';
 import { ProjectionRunner } from '../../projections/runner.js';
+import type { KeyledgerEvent } from '../domain/events.js';
+import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import { CommandHandler } from '../commands/handler.js';
 import { Keyledger, type InitializedOrg } from '../commands/keyledger.js';
 import { bootstrapBanner, bootstrapIfEmpty } from './bootstrap.js';
 import { createGraphQLHandler, requestIdOf } from './graphql.js';
-import { RequestAudit } from '../audit/request-audit.js';
+import { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import { RequestLog } from '../audit/request-log.js';
-import { authenticateApi, credentialsFromHeaders, verifyCredentials } from './authenticate.js';
-import { CredentialIndex } from './credential-index.js';
-import { Metrics } from './metrics.js';
-import { digestSecret } from '../domain/secrets.js';
+import { verify } from '../domain/verification.js';
+import { authenticationError } from '../graphql/errors.js';
+import { Metrics } from '../metrics.js';
+import { authenticateApi, credentialsFromHeaders } from './authenticate.js';
 
 export interface App {
   readonly store: EventStore;
   readonly readStore: ReadStore<ReadModels>;
-  readonly runner: ProjectionRunner<ReadModels>;
+  readonly runner: ProjectionRunner<ReadModels, Recorded<KeyledgerEvent>>;
   readonly keyledger: Keyledger;
   readonly index: CredentialIndex;
   readonly metrics: Metrics;
@@ -39,7 +42,7 @@ export interface App {
 
 export interface AppOptions {
   readonly logger: Logger;
-  readonly projections?: readonly Projection<ReadModels>[];
+  readonly projections?: readonly KeyledgerProjection[];
   /** Where the first-run banner goes (default stdout); never the logger, since it holds secrets. */
   readonly announce?: (text: string) => void;
 }
@@ -60,14 +63,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await store.close();
     throw error;
   }
-  const runner = new ProjectionRunner<ReadModels>({ store, readStore, projections: options.projections ?? keyledgerProjections(), logger });
+  const runner = new ProjectionRunner({ store, readStore, projections: options.projections ?? keyledgerProjections(), decode: decodeEvent, logger });
   const index = new CredentialIndex();
   const metrics = new Metrics({ processMetrics: true });
-  const requestLog = new RequestLog(store, metrics);
+  const auditor = new RequestAuditor(new RequestLog(store, metrics), metrics, logger);
   // A command answers once the read models and this instance's CredentialIndex hold its events.
   const commands = new CommandHandler({ store, readYourWrites: (position) => Promise.all([runner.waitFor(position), index.waitFor(position)]).then(() => undefined) });
   const keyledger = new Keyledger({ commands, db: readStore.db });
-  const graphql = createGraphQLHandler({ keyledger, db: readStore.db, index, requestLog, metrics, logger });
+  const graphql = createGraphQLHandler({ keyledger, readDb: readStore.db, credentials: index, auditor, logger });
   let server: Server | undefined;
   let started = false;
   let stopping = false;
@@ -101,21 +104,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     };
   }
 
-  /** Counted and logged by digest prefix, never by secret: nothing to attribute to an org. */
-  function unrecognized(route: string, presented: readonly (string | null)[]): void {
-    metrics.unrecognized(route);
-    const digests = presented.filter((s): s is string => s !== null).map((s) => digestSecret(s).slice(0, 12));
-    if (digests.length > 0) logger.info({ route, digestPrefixes: digests }, 'request with credentials that match no known key');
-  }
-
   function serveGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     const now = new Date();
     const audit = new RequestAudit(req, requestId, now);
     const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
     const { auth, recognized } = authenticateApi(presented, index, now);
-    audit.recognized = recognized;
-    if (!auth.ok && recognized) audit.deny(auth.code ?? 'UNAUTHENTICATED');
-    if (!recognized && (presented.apiKey !== null || presented.applicationKey !== null)) unrecognized('graphql', [presented.apiKey, presented.applicationKey]);
+    audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
     void graphql(req, res, { audit, auth, now });
   }
 
@@ -127,26 +121,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     audit.operationName = 'GET /api/v1/validate';
     const headers = headersOf(req);
     const apiKey = headers.get('dd-api-key')?.trim() || headers.get('x-api-key')?.trim() || null;
-    const verification = verifyCredentials(
-      { apiKey, applicationKey: null, clientToken: null, usage: 'AGENT_INTAKE', origin: headers.get('origin'), requiredScopes: [] },
-      index,
-      now,
-    );
-    audit.recognized = verification.recognized;
-    if (!verification.valid) audit.deny(verification.code ?? 'UNAUTHENTICATED');
-    const entry = audit.entry();
-    metrics.request('validate', entry ? audit.outcome : 'UNRECOGNIZED');
-    if (!entry) unrecognized('validate', [apiKey]);
-    else {
-      try {
-        await requestLog.record(entry);
-      } catch (error) {
-        logger.error({ err: error, requestId }, 'could not write the audit entry; the request is not acknowledged');
-        sendJson(res, 503, { errors: ['Service Unavailable'] });
-        return;
-      }
-    }
-    if (verification.valid) sendJson(res, 200, { valid: true });
+    const verification = verify({ usage: 'AGENT_INTAKE', apiKey, applicationKey: null, clientToken: null, origin: headers.get('origin'), requiredScopes: [] }, index, now);
+    audit.attribute(verification.recognized, verification.valid ? null : verification.fault.code, [apiKey]);
+    // The plain route's answers, as the monitoring API gives them: the status says it all.
+    if ((await auditor.settle(audit, 'validate')) === 'UNAVAILABLE') sendJson(res, 503, { errors: ['Service Unavailable'] });
+    else if (verification.valid) sendJson(res, 200, { valid: true });
     else sendJson(res, 403, { errors: ['Forbidden'] });
   }
 
@@ -241,7 +220,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         await closing;
         clearTimeout(force);
       }
-      await requestLog.close();
+      await auditor.close();
       await index.stop();
       await runner.stop();
       await readStore.close();

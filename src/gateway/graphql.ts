@@ -7,18 +7,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, getOperationAST, type ExecutionResult } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import type { Kysely } from 'kysely';
-import type { RequestAudit } from '../audit/request-audit.js';
-import type { RequestLog } from '../audit/request-log.js';
+import type { ReadDb } from '../../projections/read-models.js';
+import type { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import type { Keyledger } from '../commands/keyledger.js';
 import { DomainError } from '../domain/errors.js';
-import type { Authentication, GraphQLContext } from '../graphql/context.js';
+import type { Authentication, CredentialLookup } from '../domain/verification.js';
+import type { GraphQLContext } from '../graphql/context.js';
 import { graphQLErrorOf } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import type { Logger } from '../logger.js';
-import type { ReadModels } from '../../projections/index.js';
-import type { CredentialIndex } from './credential-index.js';
-import type { Metrics } from './metrics.js';
 
 export type ServerContext = { req: IncomingMessage; res: ServerResponse; audit: RequestAudit; auth: Authentication; now: Date };
 
@@ -40,7 +37,7 @@ function errorCodes(result: ExecutionResult): (string | undefined)[] {
 }
 
 /** Records what the operation was and how it ended, and writes the entry before the response goes. */
-function auditPlugin(requestLog: RequestLog, metrics: Metrics, logger: Logger): Plugin<GraphQLContext & ServerContext, ServerContext> {
+function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerContext, ServerContext> {
   return {
     onValidate({ context }) {
       return ({ valid }) => {
@@ -65,36 +62,25 @@ function auditPlugin(requestLog: RequestLog, metrics: Metrics, logger: Logger): 
       const audit = serverContext.audit;
       if (audit.operationType === 'http') audit.operationType = 'graphql';
       if (response.status >= 400 && audit.outcome === 'ALLOWED') audit.fail(`HTTP_${response.status}`);
-      const entry = audit.entry();
-      metrics.request('graphql', entry ? audit.outcome : 'UNRECOGNIZED');
-      if (!entry) return;
-      try {
-        await requestLog.record(entry);
-      } catch (error) {
-        logger.error({ err: error, requestId: audit.requestId }, 'could not write the audit entry; the request is not acknowledged');
-        setResponse(
-          new fetchAPI.Response(
-            JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }),
-            {
-              status: 503,
-              headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
-            },
-          ),
-        );
-      }
+      if ((await auditor.settle(audit, 'graphql')) !== 'UNAVAILABLE') return;
+      setResponse(
+        new fetchAPI.Response(JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }), {
+          status: 503,
+          headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
+        }),
+      );
     },
   };
 }
 
 export function createGraphQLHandler(options: {
   keyledger: Keyledger;
-  db: Kysely<ReadModels>;
-  index: CredentialIndex;
-  requestLog: RequestLog;
-  metrics: Metrics;
+  readDb: ReadDb;
+  credentials: CredentialLookup;
+  auditor: RequestAuditor;
   logger: Logger;
 }): YogaServerInstance<ServerContext, GraphQLContext> {
-  const { keyledger, db, index, requestLog, metrics, logger } = options;
+  const { keyledger, readDb, credentials, auditor, logger } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -110,9 +96,9 @@ export function createGraphQLHandler(options: {
       warn: (...args) => logger.warn({ yoga: args.map(String) }),
       error: (...args) => logger.error({ yoga: args.map(String) }),
     },
-    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 12 }, maxAliases: { n: 20 }, costLimit: { maxCost: 20_000 } }), auditPlugin(requestLog, metrics, logger)],
+    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 12 }, maxAliases: { n: 20 }, costLimit: { maxCost: 20_000 } }), auditPlugin(auditor)],
     // Authentication happened before yoga (so that even a malformed document is attributed).
-    context: ({ audit, auth, now }) => ({ requestId: audit.requestId, now, keyledger, db, index, audit, auth }),
+    context: ({ audit, auth, now }) => ({ requestId: audit.requestId, now, keyledger, readDb, credentials, audit, auth }),
     maskedErrors: {
       maskError: (error, message) => {
         const graphQLError = error instanceof GraphQLError ? error : null;

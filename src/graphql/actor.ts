@@ -2,9 +2,9 @@
 
 import type { PrincipalActor } from '../domain/actor.js';
 import type { GraphQLContext } from './context.js';
-import { unauthenticated } from './errors.js';
+import { authenticationError } from './errors.js';
 
 export function actorOf(context: GraphQLContext): PrincipalActor {
-  if (!context.auth.ok) throw unauthenticated(context.auth.reason, context.auth.code);
+  if (!context.auth.ok) throw authenticationError(context.auth.fault);
   return context.auth.actor;
 }

@@ -4,10 +4,10 @@ import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
-import ValidationPlugin from '@pothos/plugin-validation';
 import type { Permission } from '../domain/permissions.js';
 import type { GraphQLContext } from './context.js';
-import { badUserInput, forbidden, unauthenticated } from './errors.js';
+import { DomainError } from '../domain/errors.js';
+import { authenticationError } from './errors.js';
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -23,7 +23,7 @@ export const builder = new SchemaBuilder<{
   /** Counted only when a client selects it: on a large audit log the count is most of a page's cost. */
   Connection: { totalCount: () => Promise<number> };
 }>({
-  plugins: [ScopeAuthPlugin, RelayPlugin, DataloaderPlugin, ValidationPlugin],
+  plugins: [ScopeAuthPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
   defaultInputFieldRequiredness: true,
   scopeAuth: {
@@ -33,7 +33,7 @@ export const builder = new SchemaBuilder<{
     }),
     // R21: no (valid) credentials is 401; a valid credential without the permission is 403.
     unauthorizedError: (_parent, context, _info, result) =>
-      context.auth.ok ? forbidden(result.message.replace(/^Not authorized/, 'this credential lacks the permission')) : unauthenticated(context.auth.reason, context.auth.code),
+      context.auth.ok ? new DomainError('FORBIDDEN', result.message.replace(/^Not authorized/, 'this credential lacks the permission')) : authenticationError(context.auth.fault),
   },
   relay: {
     clientMutationId: 'omit',
@@ -41,13 +41,6 @@ export const builder = new SchemaBuilder<{
     // `node` is defined in types/node.ts: an unknown, foreign or malformed id is NOT_FOUND (R20).
     nodeQueryOptions: false,
     nodesQueryOptions: false,
-  },
-  validation: {
-    validationError: (failure) => {
-      const issue = failure.issues[0];
-      const field = issue?.path?.map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.') ?? 'input';
-      return badUserInput(`${field}: ${issue?.message ?? 'invalid value'}`, field);
-    },
   },
 });
 

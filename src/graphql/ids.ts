@@ -2,7 +2,8 @@
 // another type, is refused as NOT_FOUND, like a foreign one (R20).
 
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
-import { notFound } from './errors.js';
+import { notFound } from '../domain/errors.js';
+import { CREDENTIAL_KINDS, type CredentialKind, type PrincipalKind } from '../domain/events.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -25,4 +26,18 @@ export function decodeId(value: string, typenames: readonly string[], what: stri
   const decoded = tryDecode(value, typenames);
   if (!decoded) throw notFound(what);
   return decoded.id;
+}
+
+/** The GraphQL type of each kind of credential. */
+export const CREDENTIAL_TYPENAME = { API_KEY: 'ApiKey', APPLICATION_KEY: 'ApplicationKey', CLIENT_TOKEN: 'ClientToken' } as const satisfies Record<CredentialKind, string>;
+export type CredentialTypename = (typeof CREDENTIAL_TYPENAME)[CredentialKind];
+
+export const PRINCIPAL_TYPENAME = { USER: 'User', SERVICE_ACCOUNT: 'ServiceAccount' } as const satisfies Record<PrincipalKind, string>;
+
+/** The credential inside a global id of any credential type, or null. */
+export function tryDecodeCredential(value: string): { kind: CredentialKind; id: string } | null {
+  const decoded = tryDecode(value, Object.values(CREDENTIAL_TYPENAME));
+  if (!decoded) return null;
+  const kind = CREDENTIAL_KINDS.find((k) => CREDENTIAL_TYPENAME[k] === decoded.typename);
+  return kind ? { kind, id: decoded.id } : null;
 }

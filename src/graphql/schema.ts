@@ -7,7 +7,8 @@ import './types/principals.js';
 import './types/credentials.js';
 import './types/organization.js';
 import './types/node.js';
-import './types/audit.js';
+import './types/audit-log.js';
+import './types/compliance-report.js';
 import './types/verification.js';
 
 export const schema: GraphQLSchema = builder.toSchema();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit.js';
+import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit/projection.js';
 import { runCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-audit-cli-'));

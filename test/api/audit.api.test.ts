@@ -29,7 +29,7 @@ import {
 import { startGateway, type Answer, type Credentials, type TestGateway } from '../support/gateway.js';
 import { member } from '../support/members.js';
 import { describePg, pgReachable } from '../support/pg.js';
-import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit.js';
+import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit/projection.js';
 import { printedSchema } from '../../src/graphql/schema.js';
 
 let g: TestGateway;

@@ -10,8 +10,7 @@ import { buildApp } from '../../src/gateway/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { runCli, serveCli } from '../support/cli.js';
 import { streamActivityProjection } from '../support/stream-activity.js';
-import type { Projection } from '../../projections/projection.js';
-import { keyledgerProjections, type ReadModels } from '../../projections/index.js';
+import { keyledgerProjections, type KeyledgerProjection } from '../../projections/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-gateway-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,7 +19,7 @@ describe('gateway HTTP', () => {
   it('serves /health and /ready, reports its projections, and stops cleanly', async () => {
     const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'http.db')}`, PORT: '0', KEYLEDGER_BOOTSTRAP: 'false' });
     // A projection with its own tables, to see readiness follow the runner.
-    const projection = streamActivityProjection() as unknown as Projection<ReadModels>;
+    const projection = streamActivityProjection() as unknown as KeyledgerProjection;
     const app = await buildApp(config, { logger: silentLogger(), projections: [...keyledgerProjections(), projection] });
     const { url } = await app.start();
     try {
@@ -49,15 +48,18 @@ describe('gateway HTTP', () => {
 
   it('is not ready while a projection has failed', async () => {
     const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'failing.db')}`, PORT: '0', KEYLEDGER_BOOTSTRAP: 'false' });
+    // The gateway's runner hands projections keyledger's own events only: this one fails on the first.
     const failing = streamActivityProjection({
+      handles: ['OrganizationCreated'],
       beforeEach: () => {
         throw new Error('broken read model');
       },
-    }) as unknown as Projection<ReadModels>;
+    }) as unknown as KeyledgerProjection;
     const app = await buildApp(config, { logger: silentLogger(), projections: [...keyledgerProjections(), failing] });
     const { url } = await app.start();
     try {
-      await app.store.append('probe-1', [{ id: randomUUID(), type: 'Happened', data: {} }]);
+      const orgId = randomUUID();
+      await app.store.append(`org-${orgId}`, [{ id: randomUUID(), type: 'OrganizationCreated', data: { orgId, name: 'probe', apiKeyLimit: 50 } }]);
       let body: { status?: string; reasons?: string[] } = {};
       for (let i = 0; i < 50 && body.status !== 'not_ready'; i++) {
         await new Promise((r) => setTimeout(r, 20));

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
-import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit.js';
-import type { ReadModels } from '../../projections/index.js';
+import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit/projection.js';
+import type { ReadModels } from '../../projections/read-models.js';
 import { openReadStore } from '../../projections/read-store.js';
 import { describeAuditProjectionContract } from './audit-projection.contract.js';
 

@@ -7,19 +7,19 @@ import { Writable } from 'node:stream';
 import { sql, type Selectable } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventMetadata, OPERATOR, type PrincipalActor } from '../../src/domain/actor.js';
-import type { OrganizationEvent } from '../../src/domain/organization.js';
-import type { PrincipalEvent } from '../../src/domain/principal.js';
 import { requestEvent, requestStream, type RequestEntry } from '../../src/domain/requests.js';
 import type { EventStore, JsonObject, JsonValue, Position, RecordedEvent } from '../../src/eventstore/port.js';
 import { START } from '../../src/eventstore/port.js';
 import { exportAudit } from '../../src/audit/export.js';
-import { verifyAuditChain } from '../../src/audit/verify.js';
-import { auditProjection, LIFECYCLE_EVENT_TYPES } from '../../projections/audit.js';
-import { GENESIS_HASH, canonicalJson, entryHash } from '../../projections/audit-chain.js';
-import type { ReadModels } from '../../projections/index.js';
+import { verifyAuditChain } from '../../projections/audit/integrity.js';
+import { auditProjection } from '../../projections/audit/projection.js';
+import { LIFECYCLE_EVENT_TYPES, type KeyledgerEvent, type OrganizationEvent, type PrincipalEvent } from '../../src/domain/events.js';
+import { decodeEvent, type Recorded } from '../../src/eventstore/recorded.js';
+import { GENESIS_HASH, canonicalJson, entryHash } from '../../projections/audit/chain.js';
+import type { ReadModels } from '../../projections/read-models.js';
 import type { ReadStore } from '../../projections/read-store.js';
 import { ProjectionRunner } from '../../projections/runner.js';
-import type { AuditLogTable } from '../../projections/tables.js';
+import type { AuditLogTable } from '../../projections/audit/tables.js';
 
 export interface AuditFixture {
   store: EventStore;
@@ -78,12 +78,12 @@ type Row = Omit<Selectable<AuditLogTable>, 'seq' | 'org_seq'> & { seq: number; o
 export function describeAuditProjectionContract(name: string, open: () => Promise<AuditFixture>): void {
   describe(`audit log: ${name}`, () => {
     let f: AuditFixture;
-    let runner: ProjectionRunner<ReadModels>;
+    let runner: ProjectionRunner<ReadModels, Recorded<KeyledgerEvent>>;
     let last: Position;
 
     beforeEach(async () => {
       f = await open();
-      runner = new ProjectionRunner<ReadModels>({ store: f.store, readStore: f.readStore, projections: [auditProjection], batchSize: 50, retryDelayMs: 20 });
+      runner = new ProjectionRunner({ store: f.store, readStore: f.readStore, projections: [auditProjection], decode: decodeEvent, batchSize: 50, retryDelayMs: 20 });
       await runner.migrate();
       runner.start();
       last = START;
@@ -436,7 +436,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         };
       });
       await runner.stop();
-      await f.readStore.writeLock.run(() => f.readStore.db.transaction().execute((tx) => auditProjection.handleBatch!(recorded, tx)));
+      await f.readStore.writeLock.run(() => f.readStore.db.transaction().execute((tx) => auditProjection.handleBatch!(recorded.flatMap((event) => decodeEvent(event) ?? []), tx)));
       const chain = await rows(org.orgId);
       expect(chain).toHaveLength(2500);
       expect(chain.map((e) => e.event_id)).toEqual(recorded.map((e) => e.id));

@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { START, type EventStore, type NewEvent } from '../../src/eventstore/port.js';
+import { START, type EventStore, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.js';
 import type { ReadStore } from '../../projections/read-store.js';
 import { ProjectionRunner, ProjectionTimeoutError } from '../../projections/runner.js';
 import { streamActivityProjection, type StreamActivityTables } from '../support/stream-activity.js';
@@ -24,9 +24,9 @@ async function rows(readStore: ReadStore<StreamActivityTables>) {
 export function describeProjectionContract(name: string, open: () => Promise<ProjectionFixture>): void {
   describe(`projection runner: ${name}`, () => {
     let f: ProjectionFixture;
-    const runners: ProjectionRunner<StreamActivityTables>[] = [];
+    const runners: ProjectionRunner<StreamActivityTables, RecordedEvent>[] = [];
     const runner = (projection = streamActivityProjection(), readStore = f.readStore) => {
-      const r = new ProjectionRunner<StreamActivityTables>({ store: f.store, readStore, projections: [projection], batchSize: 50, retryDelayMs: 20 });
+      const r = new ProjectionRunner({ store: f.store, readStore, projections: [projection], decode: (event: RecordedEvent) => event, batchSize: 50, retryDelayMs: 20 });
       runners.push(r);
       return r;
     };

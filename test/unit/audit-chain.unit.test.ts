@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CHAINED_COLUMNS, GENESIS_HASH, canonicalEntry, canonicalJson, chainedEntry, entryHash } from '../../projections/audit-chain.js';
+import { CHAINED_COLUMNS, GENESIS_HASH, canonicalEntry, canonicalJson, chainedEntry, entryHash } from '../../projections/audit/chain.js';
 
 const entry = {
   org_id: 'org-1',

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
 import type { EventStore, Subscription } from '../../src/eventstore/port.js';
-import { CredentialIndex } from '../../src/gateway/credential-index.js';
+import { CredentialIndex } from '../../projections/credentials/credential-index.js';
 import { digestSecret, issueSecret } from '../../src/domain/secrets.js';
 import { silentLogger } from '../../src/logger.js';
 

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseName } from '../../src/domain/names.js';
 import { effectivePermissions, PERMISSION_IDS, ROLES } from '../../src/domain/permissions.js';
-import { digestSecret, issueSecret, recognizeSecret, SECRET_PREFIX, type CredentialKind } from '../../src/domain/secrets.js';
+import type { CredentialKind } from '../../src/domain/events.js';
+import { digestSecret, issueSecret, recognizeSecret, SECRET_PREFIX } from '../../src/domain/secrets.js';
 
 describe('secrets (spec section 2)', () => {
   const kinds: CredentialKind[] = ['API_KEY', 'APPLICATION_KEY', 'CLIENT_TOKEN'];

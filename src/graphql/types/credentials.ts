@@ -1,18 +1,20 @@
 // API keys, application keys and client tokens: their types, lists and mutations. A create
 // payload carries the secret, the only time it is ever shown.
 
-import { sql, type SelectQueryBuilder } from 'kysely';
-import type { PrincipalActor } from '../../domain/actor.js';
-import { nameKey } from '../../domain/names.js';
-import { effectivePermissions, type Permission, type Role } from '../../domain/permissions.js';
-import type { CredentialKindColumn, CredentialsTable, PrincipalsTable } from '../../../projections/tables.js';
-import type { ReadModels } from '../../../projections/index.js';
+import { credentialsByIds, listCredentials, type CredentialFilter as CredentialFilterQuery } from '../../../projections/credentials/queries.js';
+import type { CredentialsTable } from '../../../projections/credentials/tables.js';
+import type { ListOrder } from '../../../projections/pagination.js';
+import type { PrincipalsTable } from '../../../projections/principals/tables.js';
+import { lastUsedByIds } from '../../../projections/usage/queries.js';
+import { credentialStatus } from '../../domain/credential.js';
+import type { CredentialKind } from '../../domain/events.js';
+import { effectivePermissions, isPermission } from '../../domain/permissions.js';
+import { applicationKeyReadScope } from '../../domain/principal.js';
 import { actorOf } from '../actor.js';
 import { builder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import { decodeId } from '../ids.js';
-import { badUserInput } from '../errors.js';
-import { connection, containsPattern } from '../pagination.js';
+import { parseList } from '../lists.js';
 import { Order, Principal, principalIdArg } from './principals.js';
 
 export const CredentialStatusEnum = builder.enumType('CredentialStatus', {
@@ -31,23 +33,9 @@ export const RevocationReasonEnum = builder.enumType('RevocationReason', {
   },
 });
 
-type Status = 'ACTIVE' | 'REVOKED' | 'EXPIRED';
-
-function statusOf(row: CredentialsTable, now: Date): Status {
-  if (row.status === 'REVOKED') return 'REVOKED';
-  if (row.expires_at !== null && row.expires_at <= now.toISOString()) return 'EXPIRED';
-  return 'ACTIVE';
-}
-
-/** When the credential was last used, to the minute; batched per page (one query). */
-async function loadLastUsed(ids: readonly string[], context: GraphQLContext): Promise<(string | null)[]> {
-  const rows = await context.db
-    .selectFrom('credential_usage')
-    .select(['credential_id', 'last_used_at'])
-    .where('credential_id', 'in', [...ids])
-    .execute();
-  const byId = new Map(rows.map((row) => [row.credential_id, row.last_used_at]));
-  return ids.map((id) => byId.get(id) ?? null);
+/** The one status rule, on a read-model row: its owner's disabling is recorded as its revocation (R13). */
+function statusOf(row: CredentialsTable, now: Date) {
+  return credentialStatus({ active: row.status === 'ACTIVE', expiresAt: row.expires_at }, null, now);
 }
 
 function lastUsedAt(
@@ -57,20 +45,13 @@ function lastUsedAt(
     type: 'DateTime',
     nullable: true,
     description: 'When it last authenticated a request, to the minute.',
-    load: (ids: string[], context) => loadLastUsed(ids, context),
+    load: (ids: string[], context) => lastUsedByIds(context.readDb, ids),
     resolve: (k) => k.id,
   });
 }
 
-async function loadCredentials(ids: readonly string[], context: GraphQLContext, kind: CredentialKindColumn): Promise<(CredentialsTable | Error)[]> {
-  const rows = await context.db
-    .selectFrom('credentials')
-    .selectAll()
-    .where('id', 'in', [...ids])
-    .where('kind', '=', kind)
-    .execute();
-  const byId = new Map(rows.map((row) => [row.id, row]));
-  return ids.map((id) => byId.get(id) ?? new Error(`credential ${id} not found`));
+function loadCredentials(ids: readonly string[], context: GraphQLContext, kind: CredentialKind): Promise<(CredentialsTable | Error)[]> {
+  return credentialsByIds(context.readDb, ids, kind);
 }
 
 export const ApiKey = builder.loadableNode(builder.objectRef<CredentialsTable>('ApiKey'), {
@@ -82,7 +63,7 @@ export const ApiKey = builder.loadableNode(builder.objectRef<CredentialsTable>('
     name: t.exposeString('name'),
     last4: t.exposeString('last4', { description: 'The last four characters of the secret.' }),
     status: t.field({ type: CredentialStatusEnum, resolve: (k, _args, context) => statusOf(k, context.now) }),
-    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason as 'REVOKED' | null }),
+    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason }),
     createdBy: t.field({ type: Principal, nullable: true, resolve: (k) => k.created_by }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
     modifiedAt: t.field({ type: 'DateTime', resolve: (k) => k.modified_at }),
@@ -100,18 +81,18 @@ export const ApplicationKey = builder.loadableNode(builder.objectRef<Credentials
     name: t.exposeString('name'),
     last4: t.exposeString('last4', { description: 'The last four characters of the secret.' }),
     status: t.field({ type: CredentialStatusEnum, resolve: (k, _args, context) => statusOf(k, context.now) }),
-    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason as 'REVOKED' | 'OWNER_DISABLED' | null }),
+    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason }),
     scopes: t.stringList({
       nullable: true,
       description: 'The scopes written on the key; null for an unscoped key, which has all of its owner’s permissions (R6).',
-      resolve: (k) => (k.scopes === null ? null : (JSON.parse(k.scopes) as string[])),
+      resolve: (k) => (k.scopes === null ? null : parseList(k.scopes)),
     }),
     effectivePermissions: t.stringList({
       description: "What the key may do now: its scopes intersected with its owner's current permissions (R7).",
       resolve: async (k, _args, context) => {
-        const owner = (await Principal.getDataloader(context).load(k.owner_id ?? '')) as PrincipalsTable;
-        const scopes = k.scopes === null ? null : (JSON.parse(k.scopes) as Permission[]);
-        return owner.status === 'ACTIVE' ? [...effectivePermissions(owner.role as Role, scopes)] : [];
+        const owner: PrincipalsTable = await Principal.getDataloader(context).load(k.owner_id ?? '');
+        const scopes = k.scopes === null ? null : parseList(k.scopes).filter(isPermission);
+        return owner.status === 'ACTIVE' ? [...effectivePermissions(owner.role, scopes)] : [];
       },
     }),
     owner: t.field({ type: Principal, resolve: (k) => k.owner_id ?? '' }),
@@ -133,10 +114,10 @@ export const ClientToken = builder.loadableNode(builder.objectRef<CredentialsTab
     name: t.exposeString('name'),
     last4: t.exposeString('last4', { description: 'The last four characters of the secret.' }),
     status: t.field({ type: CredentialStatusEnum, resolve: (k, _args, context) => statusOf(k, context.now) }),
-    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason as 'REVOKED' | null }),
+    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason }),
     allowedOrigins: t.stringList({
       description: 'Origins a browser may send it from; empty means any origin.',
-      resolve: (k) => (k.allowed_origins === null ? [] : (JSON.parse(k.allowed_origins) as string[])),
+      resolve: (k) => (k.allowed_origins === null ? [] : parseList(k.allowed_origins)),
     }),
     createdBy: t.field({ type: Principal, nullable: true, resolve: (k) => k.created_by }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
@@ -160,54 +141,19 @@ const CredentialFilter = builder.inputType('CredentialFilter', {
 });
 
 type Filter = typeof CredentialFilter.$inferInput;
-type CredentialQuery = SelectQueryBuilder<ReadModels, 'credentials', CredentialsTable>;
 
-function filtered(query: CredentialQuery, filter: Filter | null | undefined, now: Date, kind: CredentialKindColumn): CredentialQuery {
-  let q = query;
-  if (!filter) return q;
-  const nowIso = now.toISOString();
-  if (filter.status === 'REVOKED') q = q.where('status', '=', 'REVOKED');
-  if (filter.status === 'ACTIVE') q = q.where('status', '=', 'ACTIVE').where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowIso)]));
-  if (filter.status === 'EXPIRED') q = q.where('status', '=', 'ACTIVE').where('expires_at', '<=', nowIso);
-  if (filter.ownerId != null) {
-    if (kind !== 'APPLICATION_KEY') throw badUserInput('ownerId filters application keys only; use createdById', 'filter.ownerId');
-    q = q.where('owner_id', '=', principalIdArg(String(filter.ownerId)));
-  }
-  if (filter.createdById != null) q = q.where('created_by', '=', principalIdArg(String(filter.createdById)));
-  if (filter.nameContains) q = q.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
-  if (filter.createdAfter) q = q.where('created_at', '>=', filter.createdAfter.toISOString());
-  if (filter.createdBefore) q = q.where('created_at', '<', filter.createdBefore.toISOString());
-  const { lastUsedAfter, lastUsedBefore } = filter;
-  if (lastUsedAfter || lastUsedBefore) {
-    q = q.where('id', 'in', (eb) => {
-      let used = eb.selectFrom('credential_usage').select('credential_id');
-      if (lastUsedAfter) used = used.where('last_used_at', '>=', lastUsedAfter.toISOString());
-      if (lastUsedBefore) used = used.where('last_used_at', '<', lastUsedBefore.toISOString());
-      return used;
-    });
-  }
-  return q;
+/** The list filter with its ids decoded (R20: a malformed or foreign id is NOT_FOUND). */
+function filterOf(filter: Filter | null | undefined): CredentialFilterQuery | null {
+  if (!filter) return null;
+  return {
+    ...filter,
+    ownerId: filter.ownerId == null ? null : principalIdArg(String(filter.ownerId)),
+    createdById: filter.createdById == null ? null : principalIdArg(String(filter.createdById)),
+  };
 }
 
-/**
- * Which application keys an actor may list: every key of the org with org_app_keys_read;
- * otherwise its own, and service accounts' keys with service_account_write.
- */
-function visibleApplicationKeys(query: CredentialQuery, actor: PrincipalActor): CredentialQuery {
-  if (actor.permissions.has('org_app_keys_read')) return query;
-  if (actor.permissions.has('service_account_write')) {
-    return query.where((eb) =>
-      eb.or([
-        eb('owner_id', '=', actor.principalId),
-        eb('owner_id', 'in', eb.selectFrom('principals').select('id').where('org_id', '=', actor.orgId).where('kind', '=', 'SERVICE_ACCOUNT')),
-      ]),
-    );
-  }
-  return query.where('owner_id', '=', actor.principalId);
-}
-
-function credentialList(context: GraphQLContext, actor: PrincipalActor, kind: CredentialKindColumn): CredentialQuery {
-  return context.db.selectFrom('credentials').selectAll().where('org_id', '=', actor.orgId).where('kind', '=', kind);
+function orderOf(order: { field: ListOrder['field']; direction: ListOrder['direction'] } | null | undefined): ListOrder {
+  return { field: order?.field ?? 'CREATED_AT', direction: order?.direction ?? 'DESC' };
 }
 
 builder.queryFields((t) => ({
@@ -218,12 +164,7 @@ builder.queryFields((t) => ({
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
     resolve: (_parent, args, context) => {
       const actor = actorOf(context);
-      return connection(filtered(credentialList(context, actor, 'API_KEY'), args.filter, context.now, 'API_KEY'), {
-        first: args.first,
-        after: args.after,
-        field: args.orderBy?.field ?? 'CREATED_AT',
-        direction: args.orderBy?.direction ?? 'DESC',
-      });
+      return listCredentials(context.readDb, { orgId: actor.orgId, kind: 'API_KEY', filter: filterOf(args.filter), order: orderOf(args.orderBy), page: args, now: context.now });
     },
   }),
   applicationKeys: t.connection({
@@ -233,13 +174,7 @@ builder.queryFields((t) => ({
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
     resolve: (_parent, args, context) => {
       const actor = actorOf(context);
-      const visible = visibleApplicationKeys(credentialList(context, actor, 'APPLICATION_KEY'), actor);
-      return connection(filtered(visible, args.filter, context.now, 'APPLICATION_KEY'), {
-        first: args.first,
-        after: args.after,
-        field: args.orderBy?.field ?? 'CREATED_AT',
-        direction: args.orderBy?.direction ?? 'DESC',
-      });
+      return listCredentials(context.readDb, { orgId: actor.orgId, kind: 'APPLICATION_KEY', readScope: applicationKeyReadScope(actor), filter: filterOf(args.filter), order: orderOf(args.orderBy), page: args, now: context.now });
     },
   }),
   clientTokens: t.connection({
@@ -249,12 +184,7 @@ builder.queryFields((t) => ({
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
     resolve: (_parent, args, context) => {
       const actor = actorOf(context);
-      return connection(filtered(credentialList(context, actor, 'CLIENT_TOKEN'), args.filter, context.now, 'CLIENT_TOKEN'), {
-        first: args.first,
-        after: args.after,
-        field: args.orderBy?.field ?? 'CREATED_AT',
-        direction: args.orderBy?.direction ?? 'DESC',
-      });
+      return listCredentials(context.readDb, { orgId: actor.orgId, kind: 'CLIENT_TOKEN', filter: filterOf(args.filter), order: orderOf(args.orderBy), page: args, now: context.now });
     },
   }),
 }));

@@ -1,27 +1,20 @@
 // `node(id)`: any object by its global id, within the caller's organization and permissions.
 // An unknown, malformed or foreign id is NOT_FOUND (R20); a known one the caller may not read is FORBIDDEN.
 
-import type { PrincipalActor } from '../../domain/actor.js';
-import type { Permission } from '../../domain/permissions.js';
-import type { CredentialsTable, OrganizationsTable, PrincipalsTable } from '../../../projections/tables.js';
+import type { CredentialsTable } from '../../../projections/credentials/tables.js';
+import type { OrganizationsTable } from '../../../projections/organizations/tables.js';
+import type { PrincipalsTable } from '../../../projections/principals/tables.js';
+import { requirePermission } from '../../domain/actor.js';
+import { forbidden, notFound } from '../../domain/errors.js';
+import { mayReadApplicationKey } from '../../domain/principal.js';
 import { actorOf } from '../actor.js';
 import { builder } from '../builder.js';
-import { forbidden, notFound } from '../errors.js';
 import { tryDecode } from '../ids.js';
 import { ApiKey, ApplicationKey, ClientToken } from './credentials.js';
 import { Organization } from './organization.js';
 import { Principal } from './principals.js';
 
 const TYPES = ['ApiKey', 'ApplicationKey', 'ClientToken', 'User', 'ServiceAccount', 'Organization'] as const;
-
-function requirePermission(actor: PrincipalActor, permission: Permission): void {
-  if (!actor.permissions.has(permission)) throw forbidden(`this credential lacks the ${permission} permission`);
-}
-
-async function mayReadApplicationKey(actor: PrincipalActor, key: CredentialsTable, owner: () => Promise<PrincipalsTable>): Promise<boolean> {
-  if (key.owner_id === actor.principalId || actor.permissions.has('org_app_keys_read')) return true;
-  return actor.permissions.has('service_account_write') && (await owner()).kind === 'SERVICE_ACCOUNT';
-}
 
 builder.queryField('node', (t) =>
   t.field({
@@ -69,8 +62,8 @@ builder.queryField('node', (t) =>
         default: {
           const key = await load<CredentialsTable>(ApplicationKey.getDataloader(context));
           if (key.org_id !== actor.orgId) throw missing();
-          const owner = () => Principal.getDataloader(context).load(key.owner_id ?? '') as Promise<PrincipalsTable>;
-          if (!(await mayReadApplicationKey(actor, key, owner))) throw forbidden('this credential lacks the org_app_keys_read permission');
+          const owner: PrincipalsTable = await Principal.getDataloader(context).load(key.owner_id ?? '');
+          if (!mayReadApplicationKey(actor, { principalId: owner.id, kind: owner.kind })) throw forbidden('this credential lacks the org_app_keys_read permission');
           return key;
         }
       }

@@ -1,7 +1,9 @@
 // The organization, the viewer (who is asking, through which keys), and the scope catalogue.
 
 import { PERMISSIONS, ROLE_NAMES, ROLES, type Role } from '../../domain/permissions.js';
-import type { OrganizationsTable } from '../../../projections/tables.js';
+import { activeApiKeyCount } from '../../../projections/credentials/queries.js';
+import { organizationsByIds } from '../../../projections/organizations/queries.js';
+import type { OrganizationsTable } from '../../../projections/organizations/tables.js';
 import { actorOf } from '../actor.js';
 import { builder } from '../builder.js';
 import { ApiKey, ApplicationKey } from './credentials.js';
@@ -11,26 +13,11 @@ export const Organization = builder.loadableNode(builder.objectRef<Organizations
   isTypeOf: (value) => typeof value === 'object' && value !== null && 'api_key_limit' in value,
   description: 'The tenant: nothing crosses organizations.',
   id: { resolve: (o) => o.id },
-  load: async (ids: string[], context) => {
-    const rows = await context.db.selectFrom('organizations').selectAll().where('id', 'in', ids).execute();
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    return ids.map((id) => byId.get(id) ?? new Error(`organization ${id} not found`));
-  },
+  load: (ids: string[], context) => organizationsByIds(context.readDb, ids),
   fields: (t) => ({
     name: t.exposeString('name'),
     apiKeyLimit: t.exposeInt('api_key_limit', { description: 'At most this many active API keys (R2); operators change it.' }),
-    activeApiKeyCount: t.int({
-      resolve: async (o, _args, context) => {
-        const row = await context.db
-          .selectFrom('credentials')
-          .select((eb) => eb.fn.countAll<string | number>().as('n'))
-          .where('org_id', '=', o.id)
-          .where('kind', '=', 'API_KEY')
-          .where('status', '=', 'ACTIVE')
-          .executeTakeFirst();
-        return Number(row?.n ?? 0);
-      },
-    }),
+    activeApiKeyCount: t.int({ resolve: (o, _args, context) => activeApiKeyCount(context.readDb, o.id, context.now) }),
     createdAt: t.field({ type: 'DateTime', resolve: (o) => o.created_at }),
   }),
 });

@@ -1,14 +1,12 @@
 // Users and service accounts: the Principal interface, the `principals` list, `viewer`, and the
 // mutations that invite, create, change the role of and disable them.
 
-import { sql } from 'kysely';
-import { nameKey } from '../../domain/names.js';
+import { listPrincipals, principalsByIds } from '../../../projections/principals/queries.js';
+import type { PrincipalsTable } from '../../../projections/principals/tables.js';
 import { ROLES, type Role } from '../../domain/permissions.js';
-import type { PrincipalsTable } from '../../../projections/tables.js';
 import { actorOf } from '../actor.js';
 import { builder } from '../builder.js';
-import { decodeId } from '../ids.js';
-import { connection, containsPattern } from '../pagination.js';
+import { decodeId, PRINCIPAL_TYPENAME } from '../ids.js';
 import { SortDirection } from './scalars.js';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -23,22 +21,19 @@ export const RoleEnum = builder.enumType('Role', {
 export const PrincipalKindEnum = builder.enumType('PrincipalKind', { values: ['USER', 'SERVICE_ACCOUNT'] as const });
 export const PrincipalStatusEnum = builder.enumType('PrincipalStatus', { values: ['ACTIVE', 'DISABLED'] as const });
 
-const PRINCIPAL_TYPES = ['User', 'ServiceAccount'] as const;
 
 export const Principal = builder.loadableInterface('Principal', {
   description: 'Who acts: a user or a service account.',
   interfaces: [builder.nodeInterfaceRef()],
-  load: async (ids: string[], context) => {
-    const rows = await context.db.selectFrom('principals').selectAll().where('id', 'in', ids).execute();
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    return ids.map((id) => byId.get(id) ?? new Error(`principal ${id} not found`));
+  load: (ids: string[], context) => {
+    return principalsByIds(context.readDb, ids);
   },
-  resolveType: (principal: PrincipalsTable) => (principal.kind === 'USER' ? 'User' : 'ServiceAccount'),
+  resolveType: (principal: PrincipalsTable) => PRINCIPAL_TYPENAME[principal.kind],
   fields: (t) => ({
     name: t.exposeString('name'),
-    role: t.field({ type: RoleEnum, resolve: (p) => p.role as Role }),
+    role: t.field({ type: RoleEnum, resolve: (p) => p.role }),
     status: t.field({ type: PrincipalStatusEnum, resolve: (p) => p.status }),
-    permissions: t.stringList({ description: "The role's permissions.", resolve: (p) => [...ROLES[p.role as Role].permissions] }),
+    permissions: t.stringList({ description: "The role's permissions.", resolve: (p) => [...ROLES[p.role].permissions] }),
     createdAt: t.field({ type: 'DateTime', resolve: (p) => p.created_at }),
     modifiedAt: t.field({ type: 'DateTime', resolve: (p) => p.modified_at }),
     disabledAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.disabled_at }),
@@ -67,7 +62,7 @@ builder.node(ServiceAccountRef, {
 
 /** A principal's global id, for arguments. */
 export function principalIdArg(value: string): string {
-  return decodeId(value, PRINCIPAL_TYPES, 'principal');
+  return decodeId(value, Object.values(PRINCIPAL_TYPENAME), 'principal');
 }
 
 const PrincipalFilter = builder.inputType('PrincipalFilter', {
@@ -99,23 +94,8 @@ builder.queryFields((t) => ({
       filter: t.arg({ type: PrincipalFilter, required: false }),
       orderBy: t.arg({ type: Order, required: false }),
     },
-    resolve: async (_parent, args, context) => {
-      const actor = actorOf(context);
-      const filter = args.filter;
-      let query = context.db.selectFrom('principals').selectAll().where('org_id', '=', actor.orgId);
-      if (filter?.kind) query = query.where('kind', '=', filter.kind);
-      if (filter?.status) query = query.where('status', '=', filter.status);
-      if (filter?.role) query = query.where('role', '=', filter.role);
-      if (filter?.nameContains) query = query.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
-      if (filter?.createdAfter) query = query.where('created_at', '>=', filter.createdAfter.toISOString());
-      if (filter?.createdBefore) query = query.where('created_at', '<', filter.createdBefore.toISOString());
-      return connection(query, {
-        first: args.first,
-        after: args.after,
-        field: args.orderBy?.field ?? 'CREATED_AT',
-        direction: args.orderBy?.direction ?? 'DESC',
-      });
-    },
+    resolve: (_parent, args, context) =>
+      listPrincipals(context.readDb, actorOf(context).orgId, args.filter, { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'DESC' }, args),
   }),
 }));
 

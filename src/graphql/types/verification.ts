@@ -2,10 +2,12 @@
 // handed. Callable without credential headers: the credentials are the arguments. Answered from
 // the CredentialIndex, with no store I/O; audited in the credential's organization (R22).
 
-import type { Verification } from '../../gateway/authenticate.js';
-import { verifyCredentials } from '../../gateway/authenticate.js';
+import type { PrincipalKind } from '../../domain/events.js';
+import type { Permission } from '../../domain/permissions.js';
+import { verify, type Recognized, type VerificationCode } from '../../domain/verification.js';
 import { builder } from '../builder.js';
-import { globalId } from '../ids.js';
+import { globalId, PRINCIPAL_TYPENAME } from '../ids.js';
+import { recognizing } from '../recognizing.js';
 
 const CredentialUsage = builder.enumType('CredentialUsage', {
   values: {
@@ -31,8 +33,17 @@ const VerificationCodeEnum = builder.enumType('VerificationCode', {
   ] as const,
 });
 
-interface VerificationShape extends Verification {
-  readonly ownerKind: 'USER' | 'SERVICE_ACCOUNT' | null;
+interface VerificationShape {
+  readonly valid: boolean;
+  readonly code: VerificationCode | null;
+  readonly reason: string | null;
+  readonly recognized: Recognized | null;
+  /** What the audit entry records as the refusal, when the credentials were refused. */
+  readonly refusal: VerificationCode | null;
+  readonly permissions: readonly Permission[];
+  readonly requiredScopesGranted: boolean;
+  readonly missingScopes: readonly string[];
+  readonly ownerKind: PrincipalKind | null;
 }
 
 const VerificationResult = builder.objectRef<VerificationShape>('VerificationResult').implement({
@@ -48,7 +59,7 @@ const VerificationResult = builder.objectRef<VerificationShape>('VerificationRes
     ownerId: t.id({
       nullable: true,
       description: "The application key's owner (a User or ServiceAccount id).",
-      resolve: (v) => (v.recognized?.principalId && v.ownerKind ? globalId(v.ownerKind === 'USER' ? 'User' : 'ServiceAccount', v.recognized.principalId) : null),
+      resolve: (v) => (v.recognized?.principalId && v.ownerKind ? globalId(PRINCIPAL_TYPENAME[v.ownerKind], v.recognized.principalId) : null),
     }),
     permissions: t.stringList({
       description: "Effective permissions (an application key's scopes within its owner's role; none for an API key or client token alone).",
@@ -71,8 +82,9 @@ builder.queryField('verifyCredentials', (t) =>
       origin: t.arg.string({ required: false, description: 'The browser Origin the intake saw, if any.' }),
       requiredScopes: t.arg.stringList({ required: false }),
     },
-    resolve: (_parent, args, context) => {
-      const verification = verifyCredentials(
+    // What it verified is what the request recognised: the audit path attributes the request to it.
+    resolve: recognizing((_parent, args, context): VerificationShape => {
+      const verification = verify(
         {
           usage: args.usage,
           apiKey: args.apiKey?.trim() || null,
@@ -81,17 +93,18 @@ builder.queryField('verifyCredentials', (t) =>
           origin: args.origin ?? null,
           requiredScopes: args.requiredScopes ?? [],
         },
-        context.index,
+        context.credentials,
         context.now,
       );
-      // The request is attributed to the verified credential unless it came with credentials of its own.
-      if (!context.audit.recognized && verification.recognized) {
-        context.audit.recognized = verification.recognized;
-        if (!verification.valid) context.audit.deny(verification.code ?? 'UNAUTHENTICATED');
-      }
       const principalId = verification.recognized?.principalId;
-      const owner = principalId ? context.index.principal(principalId) : undefined;
-      return { ...verification, ownerKind: owner?.kind ?? null };
-    },
+      const ownerKind = principalId ? (context.credentials.principal(principalId)?.kind ?? null) : null;
+      if (!verification.valid) {
+        const { code, reason } = verification.fault;
+        const { recognized, missingScopes } = verification;
+        return { valid: false, code, reason, recognized, refusal: code, permissions: [], requiredScopesGranted: false, missingScopes, ownerKind };
+      }
+      const { recognized, permissions, requiredScopesGranted, missingScopes } = verification;
+      return { valid: true, code: null, reason: null, recognized, refusal: null, permissions, requiredScopesGranted, missingScopes, ownerKind };
+    }),
   }),
 );

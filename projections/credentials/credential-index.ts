@@ -2,61 +2,32 @@
 // store at start and kept live from the event store, so authenticating a request does no I/O,
 // and a revocation this instance made is refused from the moment its mutation answers.
 
-import type { Kysely } from 'kysely';
-import type { EventStore, Position, RecordedEvent, Subscription } from '../eventstore/port.js';
-import { START } from '../eventstore/port.js';
-import type { PrincipalKind } from '../domain/actor.js';
-import type { OrganizationEvent } from '../domain/organization.js';
-import type { Permission, Role } from '../domain/permissions.js';
-import type { PrincipalEvent } from '../domain/principal.js';
-import type { CredentialKind } from '../domain/secrets.js';
-import type { Logger } from '../logger.js';
-import type { ReadModels } from '../../projections/index.js';
+import { credentialChange, principalChange } from '../../src/domain/credential.js';
+import { isCredentialEvent, isPrincipalLifecycleEvent, type CredentialEvent, type PrincipalLifecycleEvent } from '../../src/domain/events.js';
+import { isPermission, isRole } from '../../src/domain/permissions.js';
+import type { CredentialLookup, VerifiableCredential, VerifiablePrincipal } from '../../src/domain/verification.js';
+import type { EventStore, Position, RecordedEvent, Subscription } from '../../src/eventstore/port.js';
+import { START } from '../../src/eventstore/port.js';
+import { decodeEvent } from '../../src/eventstore/recorded.js';
+import type { Logger } from '../../src/logger.js';
+import type { ReadDb } from '../read-models.js';
 
-export interface IndexedCredential {
-  readonly id: string;
-  readonly kind: CredentialKind;
-  readonly orgId: string;
-  readonly ownerId: string | null;
-  readonly scopes: readonly Permission[] | null;
-  readonly active: boolean;
-  readonly expiresAt: string | null;
-  /** Client tokens: the origins a browser may send them from (empty: any). */
-  readonly allowedOrigins: readonly string[];
+/** A JSON array of strings, as the read model stores scopes and origins. */
+function parseList(json: string): string[] {
+  const parsed: unknown = JSON.parse(json);
+  return Array.isArray(parsed) ? parsed.filter((item): item is string => typeof item === 'string') : [];
 }
-
-export interface IndexedPrincipal {
-  readonly id: string;
-  readonly orgId: string;
-  readonly kind: PrincipalKind;
-  readonly role: Role;
-  readonly active: boolean;
-}
-
-type Event = OrganizationEvent | PrincipalEvent;
-
-const CREDENTIAL_EVENTS = new Set<string>([
-  'ApiKeyCreated',
-  'ApiKeyRevoked',
-  'ClientTokenCreated',
-  'ClientTokenRevoked',
-  'ApplicationKeyCreated',
-  'ApplicationKeyScoped',
-  'ApplicationKeyRevoked',
-  'ApplicationKeyOwnerDisabled',
-]);
-const PRINCIPAL_EVENTS = new Set<string>(['UserInvited', 'ServiceAccountCreated', 'PrincipalRoleChanged', 'PrincipalDisabled']);
 
 interface Waiter {
   readonly position: Position;
   readonly resolve: () => void;
 }
 
-export class CredentialIndex {
-  readonly #byDigest = new Map<string, IndexedCredential>();
+export class CredentialIndex implements CredentialLookup {
+  readonly #byDigest = new Map<string, VerifiableCredential>();
   /** Credential id → digest, to apply changes that name the credential by id. */
   readonly #digestOf = new Map<string, string>();
-  readonly #principals = new Map<string, IndexedPrincipal>();
+  readonly #principals = new Map<string, VerifiablePrincipal>();
   /** The read models were loaded up to these positions; later events are applied from the store. */
   #credentialsFrom: Position = START;
   #principalsFrom: Position = START;
@@ -67,43 +38,40 @@ export class CredentialIndex {
   #stopping = false;
   #failing = false;
 
-  get size(): number {
-    return this.#byDigest.size;
-  }
-
   get position(): Position {
     return this.#position;
   }
 
-  credential(digest: string): IndexedCredential | undefined {
+  credential(digest: string): VerifiableCredential | undefined {
     return this.#byDigest.get(digest);
   }
 
-  principal(id: string): IndexedPrincipal | undefined {
+  principal(id: string): VerifiablePrincipal | undefined {
     return this.#principals.get(id);
   }
 
   /** Loads the read models as of their checkpoints (one read transaction). */
-  async load(db: Kysely<ReadModels>): Promise<void> {
+  async load(db: ReadDb): Promise<void> {
     await db.transaction().execute(async (tx) => {
       const checkpoints = await tx.selectFrom('projection_checkpoints').select(['name', 'position']).where('name', 'in', ['credentials', 'principals']).execute();
       const at = (name: string) => (checkpoints.find((c) => c.name === name)?.position ?? START) as Position;
       this.#credentialsFrom = at('credentials');
       this.#principalsFrom = at('principals');
       for (const row of await tx.selectFrom('credentials').select(['id', 'kind', 'org_id', 'digest', 'owner_id', 'scopes', 'status', 'expires_at', 'allowed_origins']).execute()) {
-        this.#put(row.digest, {
+        this.#digestOf.set(row.id, row.digest);
+        this.#byDigest.set(row.digest, {
           id: row.id,
           kind: row.kind,
           orgId: row.org_id,
           ownerId: row.owner_id,
-          scopes: row.scopes === null ? null : (JSON.parse(row.scopes) as Permission[]),
+          scopes: row.scopes === null ? null : parseList(row.scopes).filter(isPermission),
           active: row.status === 'ACTIVE',
           expiresAt: row.expires_at,
-          allowedOrigins: row.allowed_origins === null ? [] : (JSON.parse(row.allowed_origins) as string[]),
+          allowedOrigins: row.allowed_origins === null ? [] : parseList(row.allowed_origins),
         });
       }
       for (const row of await tx.selectFrom('principals').select(['id', 'org_id', 'kind', 'role', 'status']).execute()) {
-        this.#principals.set(row.id, { id: row.id, orgId: row.org_id, kind: row.kind, role: row.role as Role, active: row.status === 'ACTIVE' });
+        if (isRole(row.role)) this.#principals.set(row.id, { id: row.id, orgId: row.org_id, kind: row.kind, role: row.role, active: row.status === 'ACTIVE' });
       }
     });
     this.#position = this.#credentialsFrom < this.#principalsFrom ? this.#credentialsFrom : this.#principalsFrom;
@@ -171,102 +139,67 @@ export class CredentialIndex {
 
   /** Applies one event (public for tests). Events the loaded read models already hold are skipped. */
   apply(recorded: RecordedEvent): void {
-    if (CREDENTIAL_EVENTS.has(recorded.type)) {
-      if (recorded.position > this.#credentialsFrom) this.#applyCredential(recorded as unknown as Event);
-    } else if (PRINCIPAL_EVENTS.has(recorded.type)) {
-      if (recorded.position > this.#principalsFrom) this.#applyPrincipal(recorded as unknown as Event);
+    const event = decodeEvent(recorded);
+    if (event === null) return;
+    if (isCredentialEvent(event)) {
+      if (event.position > this.#credentialsFrom) this.#applyCredential(event);
+    } else if (isPrincipalLifecycleEvent(event)) {
+      if (event.position > this.#principalsFrom) this.#applyPrincipal(event);
     }
   }
 
-  #put(digest: string, credential: IndexedCredential): void {
-    this.#byDigest.set(digest, credential);
-    this.#digestOf.set(credential.id, digest);
-  }
-
-  #change(id: string, change: (credential: IndexedCredential) => IndexedCredential): void {
+  #change(id: string, change: (credential: VerifiableCredential) => VerifiableCredential): void {
     const digest = this.#digestOf.get(id);
     const current = digest === undefined ? undefined : this.#byDigest.get(digest);
     if (digest !== undefined && current) this.#byDigest.set(digest, change(current));
   }
 
-  #applyCredential(event: Event): void {
-    switch (event.type) {
-      case 'ApiKeyCreated':
-        this.#put(event.data.digest, {
-          id: event.data.keyId,
-          kind: 'API_KEY',
-          orgId: event.data.orgId,
-          ownerId: null,
-          scopes: null,
-          active: true,
-          expiresAt: null,
-          allowedOrigins: [],
-        });
+  #applyCredential(event: CredentialEvent): void {
+    const change = credentialChange(event);
+    switch (change.change) {
+      case 'created': {
+        const { id, kind, orgId, ownerId, scopes, allowedOrigins, expiresAt, digest } = change.credential;
+        this.#byDigest.set(digest, { id, kind, orgId, ownerId, scopes, allowedOrigins, expiresAt, active: true });
+        this.#digestOf.set(id, digest);
         return;
-      case 'ClientTokenCreated':
-        this.#put(event.data.digest, {
-          id: event.data.tokenId,
-          kind: 'CLIENT_TOKEN',
-          orgId: event.data.orgId,
-          ownerId: null,
-          scopes: null,
-          active: true,
-          expiresAt: null,
-          allowedOrigins: event.data.allowedOrigins,
-        });
+      }
+      case 'scoped':
+        this.#change(change.id, (c) => ({ ...c, scopes: change.scopes }));
         return;
-      case 'ApplicationKeyCreated':
-        this.#put(event.data.digest, {
-          id: event.data.keyId,
-          kind: 'APPLICATION_KEY',
-          orgId: event.data.orgId,
-          ownerId: event.data.principalId,
-          scopes: event.data.scopes,
-          active: true,
-          expiresAt: event.data.expiresAt,
-          allowedOrigins: [],
-        });
+      case 'revoked':
+        this.#change(change.id, (c) => ({ ...c, active: false }));
         return;
-      case 'ApplicationKeyScoped':
-        this.#change(event.data.keyId, (c) => ({ ...c, scopes: event.data.scopes }));
+      case 'renamed':
         return;
-      case 'ApiKeyRevoked':
-      case 'ApplicationKeyRevoked':
-      case 'ApplicationKeyOwnerDisabled':
-        this.#change(event.data.keyId, (c) => ({ ...c, active: false }));
-        return;
-      case 'ClientTokenRevoked':
-        this.#change(event.data.tokenId, (c) => ({ ...c, active: false }));
-        return;
-      default:
-        return;
+      default: {
+        const unhandled: never = change;
+        throw new Error(`unknown credential change ${JSON.stringify(unhandled)}`);
+      }
     }
   }
 
-  #applyPrincipal(event: Event): void {
-    switch (event.type) {
-      case 'UserInvited':
-      case 'ServiceAccountCreated':
-        this.#principals.set(event.data.principalId, {
-          id: event.data.principalId,
-          orgId: event.data.orgId,
-          kind: event.type === 'UserInvited' ? 'USER' : 'SERVICE_ACCOUNT',
-          role: event.data.role,
-          active: true,
-        });
-        return;
-      case 'PrincipalRoleChanged': {
-        const p = this.#principals.get(event.data.principalId);
-        if (p) this.#principals.set(p.id, { ...p, role: event.data.role });
+  #applyPrincipal(event: PrincipalLifecycleEvent): void {
+    const change = principalChange(event);
+    switch (change.change) {
+      case 'created': {
+        const { id, orgId, kind, role } = change.principal;
+        this.#principals.set(id, { id, orgId, kind, role, active: true });
         return;
       }
-      case 'PrincipalDisabled': {
-        const p = this.#principals.get(event.data.principalId);
+      case 'roleChanged': {
+        const p = this.#principals.get(change.id);
+        if (p) this.#principals.set(p.id, { ...p, role: change.role });
+        return;
+      }
+      case 'disabled': {
+        const p = this.#principals.get(change.id);
         if (p) this.#principals.set(p.id, { ...p, active: false });
         return;
       }
-      default:
-        return;
+      default: {
+        const unhandled: never = change;
+        throw new Error(`unknown principal change ${JSON.stringify(unhandled)}`);
+      }
     }
   }
 

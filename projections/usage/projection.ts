@@ -3,16 +3,18 @@
 // when its minute moves on, so a busy key costs one write a minute, not one per request.
 
 import { sql } from 'kysely';
-import type { Projection } from './projection.js';
-import type { ReadModels } from './index.js';
-import { REQUEST_EVENT_TYPES, type RequestEntry } from '../src/domain/requests.js';
+import { REQUEST_EVENT_TYPES } from '../../src/domain/events.js';
+import type { RequestEvent } from '../../src/domain/requests.js';
+import type { Recorded } from '../../src/eventstore/recorded.js';
+import type { Projection } from '../projection.js';
+import type { ReadModels } from '../read-models.js';
 
 /** `2026-11-22T10:15:42.123Z` → `2026-11-22T10:15:00.000Z`. */
 export function toMinute(iso: string): string {
   return `${iso.slice(0, 16)}:00.000Z`;
 }
 
-export const usageProjection: Projection<ReadModels> = {
+export const usageProjection: Projection<ReadModels, Recorded<RequestEvent>> = {
   name: 'credential_usage',
   handles: REQUEST_EVENT_TYPES,
   tables: ['credential_usage'],
@@ -35,7 +37,7 @@ export const usageProjection: Projection<ReadModels> = {
   async handleBatch(events, tx) {
     const latest = new Map<string, { orgId: string; minute: string }>();
     for (const event of events) {
-      const entry = event.data as unknown as RequestEntry;
+      const entry = event.data;
       // A denied request is not a use of the credential.
       if (event.type !== 'RequestAuthenticated') continue;
       const minute = toMinute(entry.at);

@@ -2,52 +2,17 @@
 // event store's global order, each organization's entries linked in a hash chain. The store
 // itself refuses UPDATE and DELETE on the table (triggers made by the migration).
 
-import { CompiledQuery, PostgresAdapter, SqliteAdapter, sql, type InsertType, type Kysely, type Transaction } from 'kysely';
-import type { JsonValue, RecordedEvent } from '../src/eventstore/port.js';
-import type { OrganizationEvent } from '../src/domain/organization.js';
-import type { PrincipalEvent } from '../src/domain/principal.js';
-import { REQUEST_EVENT_TYPES, type RequestEntry } from '../src/domain/requests.js';
-import { CHAINED_COLUMNS, GENESIS_HASH, canonicalJson, entryHash } from './audit-chain.js';
-import type { ReadModels } from './index.js';
-import type { Projection } from './projection.js';
+import { CompiledQuery, sql, type InsertType, type Transaction } from 'kysely';
+import { LIFECYCLE_EVENT_TYPES, REQUEST_EVENT_TYPES, subjectIdOf, type KeyledgerEvent, type LifecycleEvent } from '../../src/domain/events.js';
+import type { RequestEntry } from '../../src/domain/requests.js';
+import type { JsonValue } from '../../src/eventstore/port.js';
+import type { Recorded } from '../../src/eventstore/recorded.js';
+import type { Projection } from '../projection.js';
+import { readStoreDialect, type ReadStoreDialect } from '../read-store.js';
+import type { ReadModels } from '../read-models.js';
+import { eventTime } from '../time.js';
+import { CHAINED_COLUMNS, GENESIS_HASH, canonicalJson, entryHash } from './chain.js';
 import type { AuditLogTable } from './tables.js';
-import { eventTime } from './time.js';
-
-/**
- * Every lifecycle event type (R23). A `Record` over the union, so that a new event type in the
- * domain does not compile until the audit log handles it.
- */
-const LIFECYCLE = {
-  OrganizationCreated: true,
-  ApiKeyLimitChanged: true,
-  ApiKeyCreated: true,
-  ApiKeyRenamed: true,
-  ApiKeyRevoked: true,
-  ClientTokenCreated: true,
-  ClientTokenRenamed: true,
-  ClientTokenRevoked: true,
-  UserInvited: true,
-  ServiceAccountCreated: true,
-  PrincipalRoleChanged: true,
-  PrincipalDisabled: true,
-  ApplicationKeyCreated: true,
-  ApplicationKeyScoped: true,
-  ApplicationKeyRenamed: true,
-  ApplicationKeyRevoked: true,
-  ApplicationKeyOwnerDisabled: true,
-} as const satisfies Record<OrganizationEvent['type'] | PrincipalEvent['type'], true>;
-
-export const LIFECYCLE_EVENT_TYPES = Object.keys(LIFECYCLE) as (keyof typeof LIFECYCLE)[];
-
-const REQUEST_TYPES: ReadonlySet<string> = new Set(REQUEST_EVENT_TYPES);
-
-/** The read store's SQL dialect, for the few statements that differ (triggers, JSON). */
-export function readStoreDialect(db: Kysely<unknown> | Kysely<ReadModels>): 'sqlite' | 'postgres' {
-  const adapter = db.getExecutor().adapter;
-  if (adapter instanceof PostgresAdapter) return 'postgres';
-  if (adapter instanceof SqliteAdapter) return 'sqlite';
-  throw new Error(`the audit log supports SQLite and PostgreSQL read stores, not ${adapter.constructor.name}`);
-}
 
 const APPEND_ONLY = 'audit_log is append-only';
 
@@ -84,9 +49,11 @@ function detailsOf(value: JsonValue): JsonValue {
  * prev_hash, hash). Written as one object literal per kind: spreading a shared base into a
  * literal of this size costs some 40 µs an entry in V8, most of a rebuild's time.
  */
-function entryOf(event: RecordedEvent): Entry {
-  if (REQUEST_TYPES.has(event.type)) {
-    const entry = event.data as unknown as Partial<RequestEntry>;
+function entryOf(event: Recorded<KeyledgerEvent>): Entry {
+  if (event.type === 'RequestAuthenticated' || event.type === 'RequestDenied') {
+    // Read field by field, as the hash has always covered them: an entry stored without a field
+    // is hashed with its default, so a rebuild reproduces the chain whatever the entry holds.
+    const entry: Partial<RequestEntry> = event.data;
     if (typeof entry.orgId !== 'string') throw new Error(`request event ${event.id} has no orgId`);
     return {
       seq: 0,
@@ -115,11 +82,11 @@ function entryOf(event: RecordedEvent): Entry {
       hash: '',
     };
   }
-  const data = event.data as { [key: string]: JsonValue };
-  const orgId = text(data.orgId);
-  // Every lifecycle event names its organization; one that does not is a bug upstream, and
-  // skipping it would leave a hole in the log.
-  if (orgId === null) throw new Error(`lifecycle event ${event.type} ${event.id} has no orgId`);
+  return lifecycleEntry(event);
+}
+
+function lifecycleEntry(event: Recorded<LifecycleEvent>): Entry {
+  const orgId = event.data.orgId;
   const meta = event.metadata;
   return {
     seq: 0,
@@ -143,8 +110,8 @@ function entryOf(event: RecordedEvent): Entry {
     error_code: null,
     client_ip: null,
     user_agent: null,
-    subject_id: text(data.keyId) ?? text(data.tokenId) ?? text(data.principalId) ?? orgId,
-    details: canonicalJson(detailsOf(data)),
+    subject_id: subjectIdOf(event),
+    details: canonicalJson(detailsOf(event.data)),
     prev_hash: '',
     hash: '',
   };
@@ -160,7 +127,7 @@ void everyColumnListed;
 const insertStatements = new Map<string, string>();
 
 /** `insert into audit_log (…) values (…), (…)` for this many rows, made once per size and dialect. */
-function insertStatement(dialect: 'sqlite' | 'postgres', rows: number): string {
+function insertStatement(dialect: ReadStoreDialect, rows: number): string {
   const key = `${dialect}:${rows}`;
   let statement = insertStatements.get(key);
   if (statement === undefined) {
@@ -196,7 +163,7 @@ function insertSizes(total: number): number[] {
  * Multi-row INSERTs whose SQL is made once per size: building and compiling a query of 24 000
  * values through the query builder costs about as much as the insert itself.
  */
-async function insertEntries(tx: Transaction<ReadModels>, dialect: 'sqlite' | 'postgres', entries: readonly Entry[]): Promise<void> {
+async function insertEntries(tx: Transaction<ReadModels>, dialect: ReadStoreDialect, entries: readonly Entry[]): Promise<void> {
   let offset = 0;
   for (const size of insertSizes(entries.length)) {
     const parameters: unknown[] = new Array(size * AUDIT_LOG_COLUMNS.length);
@@ -225,7 +192,7 @@ async function loadHeads(tx: Transaction<ReadModels>, orgIds: readonly string[])
   return heads;
 }
 
-export const auditProjection: Projection<ReadModels> = {
+export const auditProjection: Projection<ReadModels, Recorded<KeyledgerEvent>> = {
   name: 'audit_log',
   handles: [...LIFECYCLE_EVENT_TYPES, ...REQUEST_EVENT_TYPES],
   tables: ['audit_log', 'audit_chain_heads'],

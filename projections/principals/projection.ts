@@ -1,14 +1,16 @@
 // Read model `principals`: users and service accounts, their role and status.
 
-import type { Projection } from './projection.js';
-import type { ReadModels } from './index.js';
-import { eventTime } from './time.js';
-import { nameKey } from '../src/domain/names.js';
-import type { PrincipalEvent } from '../src/domain/principal.js';
+import { principalChange } from '../../src/domain/credential.js';
+import { PRINCIPAL_EVENT_TYPES, type PrincipalLifecycleEvent } from '../../src/domain/events.js';
+import { nameKey } from '../../src/domain/names.js';
+import type { Recorded } from '../../src/eventstore/recorded.js';
+import type { Projection } from '../projection.js';
+import type { ReadModels } from '../read-models.js';
+import { eventTime } from '../time.js';
 
-export const principalsProjection: Projection<ReadModels> = {
+export const principalsProjection: Projection<ReadModels, Recorded<PrincipalLifecycleEvent>> = {
   name: 'principals',
-  handles: ['UserInvited', 'ServiceAccountCreated', 'PrincipalRoleChanged', 'PrincipalDisabled'] satisfies PrincipalEvent['type'][],
+  handles: PRINCIPAL_EVENT_TYPES,
   tables: ['principals'],
   migrations: {
     '0001_create': {
@@ -36,39 +38,42 @@ export const principalsProjection: Projection<ReadModels> = {
       },
     },
   },
-  async handle(recorded, tx) {
-    const event = recorded as unknown as PrincipalEvent;
-    const at = eventTime(recorded);
-    const actor = typeof recorded.metadata.actorPrincipalId === 'string' ? recorded.metadata.actorPrincipalId : null;
-    switch (event.type) {
-      case 'UserInvited':
-      case 'ServiceAccountCreated':
+  async handle(event, tx) {
+    const at = eventTime(event);
+    const change = principalChange(event);
+    switch (change.change) {
+      case 'created': {
+        const { id, orgId, kind, name, email, role } = change.principal;
+        const actor = event.metadata.actorPrincipalId;
         await tx
           .insertInto('principals')
           .values({
-            id: event.data.principalId,
-            org_id: event.data.orgId,
-            kind: event.type === 'UserInvited' ? 'USER' : 'SERVICE_ACCOUNT',
-            name: event.data.name,
-            name_key: nameKey(event.data.name),
-            email: event.type === 'UserInvited' ? event.data.email : null,
-            role: event.data.role,
+            id,
+            org_id: orgId,
+            kind,
+            name,
+            name_key: nameKey(name),
+            email,
+            role,
             status: 'ACTIVE',
-            created_by: actor,
+            created_by: typeof actor === 'string' ? actor : null,
             created_at: at,
             modified_at: at,
             disabled_at: null,
           })
           .execute();
         return;
-      case 'PrincipalRoleChanged':
-        await tx.updateTable('principals').set({ role: event.data.role, modified_at: at }).where('id', '=', event.data.principalId).execute();
+      }
+      case 'roleChanged':
+        await tx.updateTable('principals').set({ role: change.role, modified_at: at }).where('id', '=', change.id).execute();
         return;
-      case 'PrincipalDisabled':
-        await tx.updateTable('principals').set({ status: 'DISABLED', disabled_at: at, modified_at: at }).where('id', '=', event.data.principalId).execute();
+      case 'disabled':
+        await tx.updateTable('principals').set({ status: 'DISABLED', disabled_at: at, modified_at: at }).where('id', '=', change.id).execute();
         return;
-      default:
-        return;
+      default: {
+        const unhandled: never = change;
+        throw new Error(`principals cannot apply ${JSON.stringify(unhandled)}`);
+      }
     }
   },
 };

@@ -1,0 +1,66 @@
+// Reads of the audit log: the `auditLog` page (keyset on seq, filtered), and an organization's
+// entries in pages for export. The chain check is integrity.ts.
+
+import { sql, type Selectable } from 'kysely';
+import type { CredentialKind } from '../../src/domain/events.js';
+import { keysetConnection, type Connection, type PageArgs } from '../pagination.js';
+import { readStoreDialect } from '../read-store.js';
+import type { ReadDb } from '../read-models.js';
+import type { AuditLogTable } from './tables.js';
+
+export type AuditEntryRow = Selectable<AuditLogTable>;
+
+export type AuditOrder = 'NEWEST_FIRST' | 'OLDEST_FIRST';
+
+export interface AuditLogFilter {
+  /** Entries that presented this credential, or were made with it. */
+  readonly credential?: { readonly kind: CredentialKind; readonly id: string } | null;
+  readonly principalId?: string | null;
+  /** An operation name, a root field, or an HTTP route. */
+  readonly operation?: string | null;
+  readonly requestId?: string | null;
+  readonly kind?: 'REQUEST' | 'LIFECYCLE' | null;
+  readonly outcome?: 'ALLOWED' | 'DENIED' | 'FAILED' | null;
+  readonly from?: Date | null;
+  readonly to?: Date | null;
+}
+
+const CREDENTIAL_COLUMN = { API_KEY: 'api_key_id', APPLICATION_KEY: 'application_key_id', CLIENT_TOKEN: 'client_token_id' } as const satisfies Record<CredentialKind, keyof AuditLogTable>;
+
+export function auditLogPage(db: ReadDb, orgId: string, filter: AuditLogFilter | null | undefined, order: AuditOrder, page: PageArgs): Promise<Connection<AuditEntryRow>> {
+  let query = db.selectFrom('audit_log').selectAll().where('org_id', '=', orgId);
+  if (filter) {
+    if (filter.credential) query = query.where(CREDENTIAL_COLUMN[filter.credential.kind], '=', filter.credential.id);
+    if (filter.principalId != null) query = query.where('principal_id', '=', filter.principalId);
+    if (filter.operation != null) {
+      const operation = filter.operation;
+      const inRootFields =
+        readStoreDialect(db) === 'postgres'
+          ? sql<boolean>`root_fields::jsonb @> ${JSON.stringify([operation])}::jsonb`
+          : sql<boolean>`exists (select 1 from json_each(audit_log.root_fields) where json_each.value = ${operation})`;
+      query = query.where((eb) => eb.or([eb('operation_name', '=', operation), inRootFields]));
+    }
+    if (filter.requestId != null) query = query.where('request_id', '=', filter.requestId);
+    if (filter.kind) query = query.where('kind', '=', filter.kind);
+    if (filter.outcome) query = query.where('outcome', '=', filter.outcome);
+    if (filter.from) query = query.where('at', '>=', filter.from.toISOString());
+    if (filter.to) query = query.where('at', '<', filter.to.toISOString());
+  }
+  return keysetConnection(query, { tag: [order], direction: order === 'NEWEST_FIRST' ? 'DESC' : 'ASC', keys: [{ column: 'seq', kind: 'integer', of: (row) => Number(row.seq) }] }, page);
+}
+
+/**
+ * An organization's entries of [from, to) in seq order, a page at a time: keyset pages, which
+ * never miss an entry since entries commit in seq order.
+ */
+export async function* auditEntryPages(db: ReadDb, options: { orgId: string; from?: Date; to?: Date; pageSize: number }): AsyncGenerator<AuditEntryRow[]> {
+  for (let after = 0; ; ) {
+    let page = db.selectFrom('audit_log').selectAll().where('org_id', '=', options.orgId).where('seq', '>', after);
+    if (options.from) page = page.where('at', '>=', options.from.toISOString());
+    if (options.to) page = page.where('at', '<', options.to.toISOString());
+    const rows = await page.orderBy('seq').limit(options.pageSize).execute();
+    if (rows.length > 0) yield rows;
+    if (rows.length < options.pageSize) return;
+    after = Number(rows[rows.length - 1]!.seq);
+  }
+}

@@ -1,0 +1,97 @@
+// Read model `credentials`: the current state of every API key, application key and client
+// token (never a secret: its digest and last four characters only).
+
+import { credentialChange } from '../../src/domain/credential.js';
+import { CREDENTIAL_EVENT_TYPES, type CredentialEvent } from '../../src/domain/events.js';
+import { nameKey } from '../../src/domain/names.js';
+import type { Recorded } from '../../src/eventstore/recorded.js';
+import type { Projection } from '../projection.js';
+import type { ReadModels } from '../read-models.js';
+import { eventTime } from '../time.js';
+
+export const credentialsProjection: Projection<ReadModels, Recorded<CredentialEvent>> = {
+  name: 'credentials',
+  handles: CREDENTIAL_EVENT_TYPES,
+  tables: ['credentials'],
+  migrations: {
+    '0001_create': {
+      async up(db) {
+        await db.schema
+          .createTable('credentials')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('org_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_key', 'text', (c) => c.notNull())
+          .addColumn('last4', 'text', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull().unique())
+          .addColumn('owner_id', 'text')
+          .addColumn('created_by', 'text')
+          .addColumn('scopes', 'text')
+          .addColumn('allowed_origins', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('revocation_reason', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('modified_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .addColumn('expires_at', 'text')
+          .execute();
+        await db.schema.createIndex('credentials_org_kind_created').on('credentials').columns(['org_id', 'kind', 'created_at', 'id']).execute();
+        await db.schema.createIndex('credentials_org_kind_name').on('credentials').columns(['org_id', 'kind', 'name_key', 'id']).execute();
+        await db.schema.createIndex('credentials_owner').on('credentials').columns(['owner_id', 'created_at']).execute();
+      },
+      async down(db) {
+        await db.schema.dropTable('credentials').ifExists().execute();
+      },
+    },
+  },
+  async handle(event, tx) {
+    const at = eventTime(event);
+    const change = credentialChange(event);
+    switch (change.change) {
+      case 'created': {
+        const c = change.credential;
+        await tx
+          .insertInto('credentials')
+          .values({
+            id: c.id,
+            kind: c.kind,
+            org_id: c.orgId,
+            name: c.name,
+            name_key: nameKey(c.name),
+            last4: c.last4,
+            digest: c.digest,
+            owner_id: c.ownerId,
+            created_by: c.createdBy,
+            scopes: c.kind === 'APPLICATION_KEY' && c.scopes !== null ? JSON.stringify(c.scopes) : null,
+            allowed_origins: c.kind === 'CLIENT_TOKEN' ? JSON.stringify(c.allowedOrigins) : null,
+            status: 'ACTIVE',
+            revocation_reason: null,
+            created_at: at,
+            modified_at: at,
+            revoked_at: null,
+            expires_at: c.expiresAt,
+          })
+          .execute();
+        return;
+      }
+      case 'renamed':
+        await tx.updateTable('credentials').set({ name: change.name, name_key: nameKey(change.name), modified_at: at }).where('id', '=', change.id).execute();
+        return;
+      case 'scoped':
+        await tx
+          .updateTable('credentials')
+          .set({ scopes: change.scopes === null ? null : JSON.stringify(change.scopes), modified_at: at })
+          .where('id', '=', change.id)
+          .execute();
+        return;
+      case 'revoked':
+        await tx.updateTable('credentials').set({ status: 'REVOKED', revocation_reason: change.reason, revoked_at: at, modified_at: at }).where('id', '=', change.id).execute();
+        return;
+      default: {
+        const unhandled: never = change;
+        throw new Error(`credentials cannot apply ${JSON.stringify(unhandled)}`);
+      }
+    }
+  },
+};

@@ -1,0 +1,95 @@
+// Reads of `credentials`: by ids (DataLoader), the three lists with their filters, and what a
+// command needs to find a key's stream.
+
+import { sql } from 'kysely';
+import type { CredentialStatus } from '../../src/domain/credential.js';
+import { DomainError } from '../../src/domain/errors.js';
+import type { CredentialKind } from '../../src/domain/events.js';
+import { nameKey } from '../../src/domain/names.js';
+import type { ApplicationKeyReadScope } from '../../src/domain/principal.js';
+import { containsPattern, countRows, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../pagination.js';
+import type { ReadDb } from '../read-models.js';
+import { hasStatus } from './status.js';
+import type { CredentialsTable } from './tables.js';
+
+/** For DataLoader: the credentials of one kind with `ids`, in order, an Error where one is missing (or of another kind). */
+export async function credentialsByIds(db: ReadDb, ids: readonly string[], kind: CredentialKind): Promise<(CredentialsTable | Error)[]> {
+  const rows = await db.selectFrom('credentials').selectAll().where('id', 'in', [...ids]).where('kind', '=', kind).execute();
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id) ?? new Error(`credential ${id} not found`));
+}
+
+export async function credentialById(db: ReadDb, id: string): Promise<CredentialsTable | undefined> {
+  return db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** The owner (whose stream holds it) and org of an application key. */
+export async function applicationKeyOwner(db: ReadDb, keyId: string): Promise<{ ownerId: string; orgId: string } | undefined> {
+  const row = await db.selectFrom('credentials').select(['owner_id', 'org_id']).where('id', '=', keyId).where('kind', '=', 'APPLICATION_KEY').executeTakeFirst();
+  return row?.owner_id ? { ownerId: row.owner_id, orgId: row.org_id } : undefined;
+}
+
+export async function activeApiKeyCount(db: ReadDb, orgId: string, now: Date): Promise<number> {
+  return countRows(db.selectFrom('credentials').selectAll().where('org_id', '=', orgId).where('kind', '=', 'API_KEY').where(hasStatus('ACTIVE', now)));
+}
+
+export interface CredentialFilter {
+  readonly status?: CredentialStatus | null;
+  /** Application keys only: the owning principal. */
+  readonly ownerId?: string | null;
+  readonly createdById?: string | null;
+  readonly nameContains?: string | null;
+  readonly createdAfter?: Date | null;
+  readonly createdBefore?: Date | null;
+  readonly lastUsedAfter?: Date | null;
+  readonly lastUsedBefore?: Date | null;
+}
+
+export interface CredentialList {
+  readonly orgId: string;
+  readonly kind: CredentialKind;
+  /** Application keys: whose the reader may see. */
+  readonly readScope?: ApplicationKeyReadScope;
+  readonly filter?: CredentialFilter | null;
+  readonly order: ListOrder;
+  readonly page: PageArgs;
+  /** The request's clock reading: status filters judge expiry against it. */
+  readonly now: Date;
+}
+
+export function listCredentials(db: ReadDb, list: CredentialList): Promise<Connection<CredentialsTable>> {
+  let query = db.selectFrom('credentials').selectAll().where('org_id', '=', list.orgId).where('kind', '=', list.kind);
+  const scope = list.readScope;
+  if (scope && !scope.all) {
+    query = scope.serviceAccounts
+      ? query.where((eb) =>
+          eb.or([
+            eb('owner_id', '=', scope.principalId),
+            eb('owner_id', 'in', eb.selectFrom('principals').select('id').where('org_id', '=', list.orgId).where('kind', '=', 'SERVICE_ACCOUNT')),
+          ]),
+        )
+      : query.where('owner_id', '=', scope.principalId);
+  }
+  const filter = list.filter;
+  if (filter) {
+    if (filter.status) query = query.where(hasStatus(filter.status, list.now));
+    if (filter.ownerId != null) {
+      if (list.kind !== 'APPLICATION_KEY') throw new DomainError('BAD_USER_INPUT', 'ownerId filters application keys only; use createdById', 'filter.ownerId');
+      query = query.where('owner_id', '=', filter.ownerId);
+    }
+    if (filter.createdById != null) query = query.where('created_by', '=', filter.createdById);
+    if (filter.nameContains) query = query.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
+    if (filter.createdAfter) query = query.where('created_at', '>=', filter.createdAfter.toISOString());
+    if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore.toISOString());
+    const { lastUsedAfter, lastUsedBefore } = filter;
+    if (lastUsedAfter || lastUsedBefore) {
+      query = query.where('id', 'in', (eb) => {
+        let used = eb.selectFrom('credential_usage').select('credential_id');
+        if (lastUsedAfter) used = used.where('last_used_at', '>=', lastUsedAfter.toISOString());
+        if (lastUsedBefore) used = used.where('last_used_at', '<', lastUsedBefore.toISOString());
+        return used;
+      });
+    }
+  }
+  return keysetConnection(query, listKeyset<CredentialsTable>(list.order), list.page);
+}

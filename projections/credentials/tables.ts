@@ -1,0 +1,33 @@
+// The `credentials` read model's table (never a secret: its digest and last four characters only).
+
+import type { CredentialKind, RevocationReason } from '../../src/domain/events.js';
+
+export interface CredentialsTable {
+  id: string;
+  kind: CredentialKind;
+  org_id: string;
+  name: string;
+  /** Trimmed and case-folded, for uniqueness and "name contains" filters. */
+  name_key: string;
+  last4: string;
+  /** SHA-256 of the secret, hex: how a presented secret is found. Not the secret. */
+  digest: string;
+  /** The owning principal of an application key; null for API keys and client tokens (they belong to the org). */
+  owner_id: string | null;
+  created_by: string | null;
+  /** JSON array of scopes, or null for an unscoped application key (and for other kinds). */
+  scopes: string | null;
+  /** JSON array of origins, client tokens only. */
+  allowed_origins: string | null;
+  /** REVOKED once revoked (by hand, with its owner, or rotated); the status shown also depends on the time (status.ts). */
+  status: 'ACTIVE' | 'REVOKED';
+  revocation_reason: RevocationReason | null;
+  created_at: string;
+  modified_at: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+}
+
+export interface CredentialsTables {
+  credentials: CredentialsTable;
+}

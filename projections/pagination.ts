@@ -1,0 +1,123 @@
+// Relay connections over the read store, for every list (credentials, principals, the audit
+// log): keyset pagination on the sort columns, the last of them unique, so a page costs one
+// indexed query however deep it is, plus one count when `totalCount` is asked for.
+
+import { sql, type SelectQueryBuilder } from 'kysely';
+import { DomainError } from '../src/domain/errors.js';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 100;
+
+export type Direction = 'ASC' | 'DESC';
+
+export interface Connection<Node> {
+  readonly edges: { cursor: string; node: Node }[];
+  readonly pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+  /** Counted only when asked for, at most once. */
+  readonly totalCount: () => Promise<number>;
+}
+
+export interface PageArgs {
+  readonly first?: number | null;
+  readonly after?: string | null;
+}
+
+export interface SortKey<Row> {
+  readonly column: string;
+  readonly kind: 'text' | 'integer';
+  readonly of: (row: Row) => string | number;
+}
+
+export interface Keyset<Row> {
+  /** The order a cursor was made in: a cursor of another order is refused. */
+  readonly tag: readonly string[];
+  readonly direction: Direction;
+  /** The sort columns, the last one unique (the id, or the log's seq). */
+  readonly keys: readonly SortKey<Row>[];
+}
+
+export type OrderField = 'NAME' | 'CREATED_AT';
+
+export interface ListOrder {
+  readonly field: OrderField;
+  readonly direction: Direction;
+}
+
+/** The keyset of a list of credentials or principals: (name_key, id) or (created_at, id). */
+export function listKeyset<Row extends { readonly id: string; readonly name_key: string; readonly created_at: string }>(order: ListOrder): Keyset<Row> {
+  const column = order.field === 'NAME' ? 'name_key' : 'created_at';
+  return {
+    tag: [order.field, order.direction],
+    direction: order.direction,
+    keys: [
+      { column, kind: 'text', of: (row) => (order.field === 'NAME' ? row.name_key : row.created_at) },
+      { column: 'id', kind: 'text', of: (row) => row.id },
+    ],
+  };
+}
+
+function encodeCursor(tag: readonly string[], values: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify([...tag, ...values])).toString('base64url');
+}
+
+function decodeCursor<Row>(raw: string, keyset: Keyset<Row>): (string | number)[] {
+  const { tag, keys } = keyset;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === tag.length + keys.length && tag.every((t, i) => parsed[i] === t)) {
+      const values: unknown[] = parsed.slice(tag.length);
+      const typed = values.flatMap<string | number>((value, i) => {
+        if (keys[i]!.kind === 'integer') return typeof value === 'number' && Number.isSafeInteger(value) ? [value] : [];
+        return typeof value === 'string' ? [value] : [];
+      });
+      if (typed.length === keys.length) return typed;
+    }
+  } catch {
+    // fall through: not a cursor
+  }
+  throw new DomainError('BAD_USER_INPUT', 'after is not a cursor of this list and order', 'after');
+}
+
+/** `first`, checked: from 0 to MAX_PAGE_SIZE (default DEFAULT_PAGE_SIZE). */
+export function pageSize(first: number | null | undefined): number {
+  const size = first ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE) throw new DomainError('BAD_USER_INPUT', `first must be from 0 to ${MAX_PAGE_SIZE}`, 'first');
+  return size;
+}
+
+/** A thunk run at most once, however many times a document selects the field. */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
+/** One page of `filtered` (its rows selected, not yet ordered) in the keyset's order, after the cursor. */
+export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: SelectQueryBuilder<DB, TB, Row>, keyset: Keyset<Row>, page: PageArgs): Promise<Connection<Row>> {
+  const first = pageSize(page.first);
+  const after = page.after ? decodeCursor(page.after, keyset) : null;
+  const descending = keyset.direction === 'DESC';
+  const columns = sql.join(keyset.keys.map((key) => sql.ref(key.column)));
+  let query = filtered;
+  if (after) query = query.where(sql<boolean>`(${columns}) ${descending ? sql`<` : sql`>`} (${sql.join(after)})`);
+  for (const key of keyset.keys) query = query.orderBy(sql`${sql.ref(key.column)} ${descending ? sql`desc` : sql`asc`}`);
+  const rows = await query.limit(first + 1).execute();
+  const nodes = rows.slice(0, first);
+  const edges = nodes.map((node) => ({ cursor: encodeCursor(keyset.tag, keyset.keys.map((key) => key.of(node))), node }));
+  return {
+    edges,
+    pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: after !== null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },
+    totalCount: once(() => countRows(filtered)),
+  };
+}
+
+/** How many rows a query selects. */
+export async function countRows<DB, TB extends keyof DB, Row>(query: SelectQueryBuilder<DB, TB, Row>): Promise<number> {
+  // $castTo: over a generic table list Kysely cannot infer the one column selected here.
+  const rows = await query.clearSelect().select(sql<string | number>`count(*)`.as('n')).$castTo<{ n: string | number }>().execute();
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** A LIKE pattern for "contains", on case-folded names (used with `escape '\'`). */
+export function containsPattern(folded: string): string {
+  return `%${folded.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
