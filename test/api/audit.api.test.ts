@@ -27,6 +27,22 @@ import {
   type AuditLogQueryVariables,
 } from '../gql/graphql.js';
 import { startGateway, type Answer, type Credentials, type TestGateway } from '../support/gateway.js';
+import {
+  apiKeyCreated,
+  apiKeyLimitChanged,
+  apiKeyRenamed,
+  apiKeyRevoked,
+  applicationKeyCreated,
+  applicationKeyOwnerDisabled,
+  applicationKeyRevoked,
+  applicationKeyScoped,
+  clientTokenCreated,
+  expectNoSecretIn,
+  principalDisabled,
+  principalRoleChanged,
+  serviceAccountCreated,
+  userInvited,
+} from '../support/events.js';
 import { member } from '../support/members.js';
 import { describePg, pgReachable } from '../support/pg.js';
 import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit/projection.js';
@@ -69,20 +85,55 @@ describe('R23: lifecycle changes in the audit log', () => {
     const adminKeys = { apiKeyId: gid('ApiKey', org.apiKey.credential.id), applicationKeyId: gid('ApplicationKey', org.applicationKey.credential.id) };
     const adminId = gid('User', org.admin.id);
 
-    const created = (await ok(g.call(CreateApiKeyDocument, { name: 'ci' }, admin))).createApiKey.apiKey;
-    await ok(g.call(RenameApiKeyDocument, { id: created.id, name: 'ci-agents' }, admin));
-    const robot = (await ok(g.call(CreateServiceAccountDocument, { name: 'robot', role: 'STANDARD' }, admin))).createServiceAccount.principal;
-    const robotKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'deploy', ownerId: robot.id, scopes: ['dashboards_read', 'monitors_read'] }, admin)))
-      .createApplicationKey;
-    await ok(g.call(ScopeApplicationKeyDocument, { id: robotKey.applicationKey.id, scopes: ['dashboards_read'] }, admin));
-    await ok(g.call(RevokeApplicationKeyDocument, { id: robotKey.applicationKey.id }, admin));
-    const user = (await ok(g.call(InviteUserDocument, { email: `bea-${randomBytes(3).toString('hex')}@example.test`, name: 'Bea', role: 'STANDARD' }, admin))).inviteUser.principal;
-    await ok(g.call(ChangeRoleDocument, { principalId: user.id, role: 'READ_ONLY' }, admin));
-    const userKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'laptop', ownerId: user.id }, admin))).createApplicationKey;
-    await ok(g.call(DisablePrincipalDocument, { principalId: user.id }, admin));
-    await ok(g.call(RevokeApiKeyDocument, { id: created.id }, admin));
-    const token = (await ok(g.call(CreateClientTokenDocument, { name: 'rum' }, admin))).createClientToken.clientToken;
-    await g.app.keyledger.setApiKeyLimit(org.organization.id, 7);
+    const email = `bea-${randomBytes(3).toString('hex')}@example.test`;
+    const { result: made, events } = await g.appendedBy(async () => {
+      const createdKey = (await ok(g.call(CreateApiKeyDocument, { name: 'ci' }, admin))).createApiKey;
+      const created = createdKey.apiKey;
+      await ok(g.call(RenameApiKeyDocument, { id: created.id, name: 'ci-agents' }, admin));
+      const robot = (await ok(g.call(CreateServiceAccountDocument, { name: 'robot', role: 'STANDARD' }, admin))).createServiceAccount.principal;
+      const robotKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'deploy', ownerId: robot.id, scopes: ['dashboards_read', 'monitors_read'] }, admin)))
+        .createApplicationKey;
+      await ok(g.call(ScopeApplicationKeyDocument, { id: robotKey.applicationKey.id, scopes: ['dashboards_read'] }, admin));
+      await ok(g.call(RevokeApplicationKeyDocument, { id: robotKey.applicationKey.id }, admin));
+      const user = (await ok(g.call(InviteUserDocument, { email, name: 'Bea', role: 'STANDARD' }, admin))).inviteUser.principal;
+      await ok(g.call(ChangeRoleDocument, { principalId: user.id, role: 'READ_ONLY' }, admin));
+      const userKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'laptop', ownerId: user.id }, admin))).createApplicationKey;
+      await ok(g.call(DisablePrincipalDocument, { principalId: user.id }, admin));
+      await ok(g.call(RevokeApiKeyDocument, { id: created.id }, admin));
+      const tokenKey = (await ok(g.call(CreateClientTokenDocument, { name: 'rum' }, admin))).createClientToken;
+      return { createdKey, created, robot, robotKey, user, userKey, tokenKey, token: tokenKey.clientToken };
+    });
+    const { createdKey, created, robot, robotKey, user, userKey, tokenKey, token } = made;
+    const limit = await g.appendedBy(() => g.app.keyledger.setApiKeyLimit(org.organization.id, 7));
+
+    // The events behind the entries: each change appended exactly its events, secrets aside.
+    const orgId = org.organization.id;
+    const adminPrincipal = org.admin.id;
+    expect(events).toEqual([
+      apiKeyCreated({ orgId, keyId: created.id, name: 'ci', secret: createdKey.secret, createdBy: adminPrincipal }),
+      apiKeyRenamed({ orgId, keyId: created.id, name: 'ci-agents', previousName: 'ci' }),
+      serviceAccountCreated({ principalId: robot.id, orgId, name: 'robot', role: 'STANDARD' }),
+      applicationKeyCreated({
+        principalId: robot.id,
+        orgId,
+        keyId: robotKey.applicationKey.id,
+        name: 'deploy',
+        secret: robotKey.secret,
+        scopes: ['dashboards_read', 'monitors_read'],
+        createdBy: adminPrincipal,
+      }),
+      applicationKeyScoped({ principalId: robot.id, orgId, keyId: robotKey.applicationKey.id, scopes: ['dashboards_read'], previousScopes: ['dashboards_read', 'monitors_read'] }),
+      applicationKeyRevoked({ principalId: robot.id, orgId, keyId: robotKey.applicationKey.id, reason: 'REVOKED' }),
+      userInvited({ principalId: user.id, orgId, email, name: 'Bea', role: 'STANDARD' }),
+      principalRoleChanged({ principalId: user.id, orgId, role: 'READ_ONLY', previousRole: 'STANDARD' }),
+      applicationKeyCreated({ principalId: user.id, orgId, keyId: userKey.applicationKey.id, name: 'laptop', secret: userKey.secret, scopes: null, createdBy: adminPrincipal }),
+      principalDisabled({ principalId: user.id, orgId }),
+      applicationKeyOwnerDisabled({ principalId: user.id, orgId, keyId: userKey.applicationKey.id }),
+      apiKeyRevoked({ orgId, keyId: created.id, reason: 'REVOKED' }),
+      clientTokenCreated({ orgId, tokenId: token.id, name: 'rum', secret: tokenKey.secret, createdBy: adminPrincipal }),
+    ]);
+    expectNoSecretIn(events, createdKey.secret, robotKey.secret, userKey.secret, tokenKey.secret);
+    expect(limit.events).toEqual([apiKeyLimitChanged({ orgId, apiKeyLimit: 7, previousLimit: 50 })]);
 
     const log = await lifecycle(admin);
     expect(log.map((e) => e.eventType)).toEqual([
@@ -133,11 +184,18 @@ describe('R23: lifecycle changes in the audit log', () => {
     const orgSeqs = log.map((e) => e.orgSeq);
     expect(orgSeqs).toEqual([...orgSeqs].sort((a, b) => a - b));
     expect(log[0]).toMatchObject({ orgSeq: 1, prevHash: '0'.repeat(64) });
+    // One entry per appended event, in the order they were appended.
+    expect(log.slice(4).map((e) => e.eventType)).toEqual([...events, ...limit.events].map((e) => e.type));
   });
 
   it('R23: a change names the credential that made it, not the organization admin', async () => {
     const ops = await member(g, 'ADMIN', { scopes: ['api_keys_write', 'api_keys_read'] });
-    const made = (await ok(g.call(CreateApiKeyDocument, { name: `by-member-${randomBytes(3).toString('hex')}` }, ops.credentials))).createApiKey.apiKey;
+    const name = `by-member-${randomBytes(3).toString('hex')}`;
+    const { result, events } = await g.appendedBy(() => g.call(CreateApiKeyDocument, { name }, ops.credentials));
+    expect(result.errors).toBeUndefined();
+    const made = result.data!.createApiKey.apiKey;
+    // The event names its creator, the member, not the admin who made the member's key.
+    expect(events).toEqual([apiKeyCreated({ orgId: g.org.organization.id, keyId: made.id, name, secret: result.data!.createApiKey.secret, createdBy: ops.id })]);
     const [entry] = await lifecycle(g.admin, { credentialId: ops.keyId });
     expect(entry).toMatchObject({
       eventType: 'ApiKeyCreated',
@@ -275,7 +333,12 @@ describe('complianceReport', () => {
     const leaver = (await ok(g.call(InviteUserDocument, { email: 'leaver@example.test', name: 'Leaver', role: 'ADMIN' }, admin))).inviteUser.principal;
     const leaverKey = (await ok(g.call(CreateApplicationKeyDocument, { name: 'leaver-key', ownerId: leaver.id }, admin))).createApplicationKey;
     const orphan = (await ok(g.call(CreateApiKeyDocument, { name: 'orphan' }, { apiKey: admin.apiKey, applicationKey: leaverKey.secret }))).createApiKey.apiKey;
-    await ok(g.call(DisablePrincipalDocument, { principalId: leaver.id }, admin));
+    // R13: disabling the leaver revokes its application key, not the API key it made.
+    const leaving = await g.appendedBy(() => ok(g.call(DisablePrincipalDocument, { principalId: leaver.id }, admin)));
+    expect(leaving.events).toEqual([
+      principalDisabled({ principalId: leaver.id, orgId: org.organization.id }),
+      applicationKeyOwnerDisabled({ principalId: leaver.id, orgId: org.organization.id, keyId: leaverKey.applicationKey.id }),
+    ]);
     await ok(g.call(RevokeApiKeyDocument, { id: revokedKey.id }, admin));
     await ok(g.call(CreateClientTokenDocument, { name: 'rum' }, admin));
 
@@ -424,8 +487,13 @@ describePg(pgAvailable, 'the audit log on PostgreSQL', () => {
 
   it('R22, R23, R24: entries, filters, integrity and the compliance report read the same from PostgreSQL', async () => {
     const requestId = `pg-${randomUUID()}`;
-    const made = await pg.call(CreateApiKeyDocument, { name: 'pg-key' }, { 'x-api-key': pg.admin.apiKey, 'x-application-key': pg.admin.applicationKey, 'x-request-id': requestId });
+    const { result: made, events } = await pg.appendedBy(() =>
+      pg.call(CreateApiKeyDocument, { name: 'pg-key' }, { 'x-api-key': pg.admin.apiKey, 'x-application-key': pg.admin.applicationKey, 'x-request-id': requestId }),
+    );
     expect(made.errors).toBeUndefined();
+    const issued = made.data!.createApiKey;
+    expect(events).toEqual([apiKeyCreated({ orgId: pg.org.organization.id, keyId: issued.apiKey.id, name: 'pg-key', secret: issued.secret, createdBy: pg.org.admin.id })]);
+    expectNoSecretIn(events, issued.secret);
     let log: AuditEntryFieldsFragment[] = [];
     await vi.waitUntil(
       async () => {

@@ -20,6 +20,7 @@ import {
   ViewerDocument,
 } from '../gql/graphql.js';
 import { startGateway, type Answer, type TestGateway } from '../support/gateway.js';
+import { apiKeyRevoked, applicationKeyCreated, applicationKeyRevoked, clientTokenCreated, expectNoSecretIn } from '../support/events.js';
 import { expectNoNewEvent, member, type Member } from '../support/members.js';
 
 let g: TestGateway;
@@ -67,9 +68,14 @@ describe('names', () => {
     await refused(() => g.call(CreateApplicationKeyDocument, { name: tooLong }), 'BAD_USER_INPUT', 'name');
     await refused(() => g.call(CreateClientTokenDocument, { name: tooLong }), 'BAD_USER_INPUT', 'name');
     await refused(() => g.call(RenameApiKeyDocument, { id: apiKeyId, name: tooLong }), 'BAD_USER_INPUT', 'name');
-    // 200 characters with surrounding spaces is fine: the spaces are trimmed.
-    const fits = await g.call(CreateClientTokenDocument, { name: `  ${'t'.repeat(200)}  ` });
+    // 200 characters with surrounding spaces is fine: the spaces are trimmed, in the event too.
+    const { result: fits, events } = await g.appendedBy(() => g.call(CreateClientTokenDocument, { name: `  ${'t'.repeat(200)}  ` }));
     expect(fits.data?.createClientToken.clientToken.name).toHaveLength(200);
+    const token = fits.data!.createClientToken;
+    expect(events).toEqual([
+      clientTokenCreated({ orgId: g.org.organization.id, tokenId: token.clientToken.id, name: 't'.repeat(200), secret: token.secret, createdBy: g.org.admin.id }),
+    ]);
+    expectNoSecretIn(events, token.secret);
     await refused(() => g.call(CreateApiKeyDocument, { name: 'bell\u0007' }), 'BAD_USER_INPUT', 'name');
   });
 
@@ -78,8 +84,12 @@ describe('names', () => {
       await refused(() => g.call(CreateApiKeyDocument, { name: variant }), 'NAME_TAKEN', 'name');
       await refused(() => g.call(CreateClientTokenDocument, { name: variant }), 'NAME_TAKEN', 'name');
     }
-    const own = await g.call(CreateApplicationKeyDocument, { name: 'Laptop' }, user.credentials);
+    const { result: own, events } = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'Laptop' }, user.credentials));
     expect(own.errors).toBeUndefined();
+    const laptop = own.data!.createApplicationKey;
+    expect(events).toEqual([
+      applicationKeyCreated({ principalId: user.id, orgId: g.org.organization.id, keyId: laptop.applicationKey.id, name: 'Laptop', secret: laptop.secret, createdBy: user.id }),
+    ]);
     await refused(() => g.call(CreateApplicationKeyDocument, { name: ' LAPTOP ' }, user.credentials), 'NAME_TAKEN', 'name');
   });
 });
@@ -176,11 +186,13 @@ describe('credentials', () => {
   it('R17/R21: revoked credentials', async () => {
     const spare = await g.call(CreateApiKeyDocument, { name: 'to revoke' });
     const revokedApiKey = spare.data!.createApiKey;
-    await g.call(RevokeApiKeyDocument, { id: revokedApiKey.apiKey.id });
+    const revoking = await g.appendedBy(() => g.call(RevokeApiKeyDocument, { id: revokedApiKey.apiKey.id }));
+    expect(revoking.events).toEqual([apiKeyRevoked({ orgId: g.org.organization.id, keyId: revokedApiKey.apiKey.id, reason: 'REVOKED' })]);
     await unauthenticated({ 'x-api-key': revokedApiKey.secret, 'x-application-key': g.admin.applicationKey }, /unknown or revoked/);
 
     const doomed = await member(g, 'STANDARD');
-    await g.call(RevokeApplicationKeyDocument, { id: doomed.keyId });
+    const revokingKey = await g.appendedBy(() => g.call(RevokeApplicationKeyDocument, { id: doomed.keyId }));
+    expect(revokingKey.events).toEqual([applicationKeyRevoked({ principalId: doomed.id, orgId: g.org.organization.id, keyId: doomed.keyId, reason: 'REVOKED' })]);
     await unauthenticated({ 'x-api-key': doomed.credentials.apiKey, 'x-application-key': doomed.credentials.applicationKey }, /unknown or revoked/);
   });
 

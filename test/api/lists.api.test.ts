@@ -13,6 +13,7 @@ import {
   type ApiKeysQuery,
 } from '../gql/graphql.js';
 import { startGateway, type Answer, type TestGateway } from '../support/gateway.js';
+import { apiKeyRevoked } from '../support/events.js';
 import { member, type Member } from '../support/members.js';
 
 let g: TestGateway;
@@ -61,7 +62,8 @@ describe('lists', () => {
   it('filters by status, name, creator and creation time', async () => {
     const golf = (await g.call(ApiKeysDocument, { filter: { nameContains: 'GOL' } })).data!.apiKeys;
     expect(golf.edges.map((e) => e.node.name)).toEqual(['golf']);
-    await g.call(RevokeApiKeyDocument, { id: golf.edges[0]!.node.id });
+    const revoked = await g.appendedBy(() => g.call(RevokeApiKeyDocument, { id: golf.edges[0]!.node.id }));
+    expect(revoked.events).toEqual([apiKeyRevoked({ orgId: g.org.organization.id, keyId: golf.edges[0]!.node.id, reason: 'REVOKED' })]);
     expect((await g.call(ApiKeysDocument, { filter: { status: 'REVOKED' } })).data!.apiKeys.edges.map((e) => e.node.name)).toEqual(['golf']);
     expect((await g.call(ApiKeysDocument, { filter: { status: 'ACTIVE' } })).data!.apiKeys.totalCount).toBe(names.length);
     // `%` and `_` are matched literally.

@@ -2,7 +2,8 @@
 // user's role × the target's owner × how the actor's application key is scoped. Each cell's
 // expected outcome comes from an oracle written here from the spec (section 3's table,
 // section 4's rules), never from the product's authorization code: the product's role table is
-// only compared with the spec's, so that a drift in either is caught.
+// only compared with the spec's, so that a drift in either is caught. An allowed cell is also
+// checked down to the lifecycle events it appended (spec section 5).
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,24 @@ import {
   type Role as GqlRole,
 } from '../gql/graphql.js';
 import { startGateway, type Answer, type Credentials, type TestGateway } from '../support/gateway.js';
+import {
+  apiKeyCreated,
+  apiKeyRenamed,
+  apiKeyRevoked,
+  applicationKeyCreated,
+  applicationKeyOwnerDisabled,
+  applicationKeyRenamed,
+  applicationKeyRevoked,
+  applicationKeyScoped,
+  clientTokenCreated,
+  clientTokenRenamed,
+  clientTokenRevoked,
+  expectNoSecretIn,
+  principalDisabled,
+  principalRoleChanged,
+  serviceAccountCreated,
+  userInvited,
+} from '../support/events.js';
 import { expectNoNewEvent, member } from '../support/members.js';
 import { PERMISSION_IDS, ROLES } from '../../src/domain/permissions.js';
 
@@ -273,12 +292,14 @@ interface Actor extends ActorShape {
   readonly id: string;
   readonly scopes: readonly Perm[] | null;
   readonly credentials: Credentials;
+  /** The global id of the application key in its credentials. */
+  readonly keyId: string;
 }
 
 async function newActor(kind: PrincipalKind, role: SpecRole, scopes: readonly Perm[] | null): Promise<Actor> {
   // The org admin holds every permission, so R9 lets it make the actor's key with any scopes.
   const made = await member(g, GQL_ROLE[role], { kind, scopes: scopes === null ? null : [...scopes] });
-  return { id: made.id, kind, role, scopes, credentials: made.credentials };
+  return { id: made.id, kind, role, scopes, credentials: made.credentials, keyId: made.keyId };
 }
 
 const actors = new Map<string, Promise<Actor>>();
@@ -313,10 +334,11 @@ async function principalOf(owner: Owner, actor: Actor): Promise<string> {
 }
 
 /** A fresh unscoped application key owned by the owner (never the actor's own credential). */
-async function appKeyOf(owner: Owner, actor: Actor): Promise<string> {
+async function appKeyOf(owner: Owner, actor: Actor): Promise<{ id: string; name: string; ownerId: string }> {
   const ownerId = await principalOf(owner, actor);
-  return (await ok(g.call(CreateApplicationKeyDocument, { name: unique('target key'), ownerId, scopes: null }), 'create the target application key')).createApplicationKey
-    .applicationKey.id;
+  const name = unique('target key');
+  const id = (await ok(g.call(CreateApplicationKeyDocument, { name, ownerId, scopes: null }), 'create the target application key')).createApplicationKey.applicationKey.id;
+  return { id, name, ownerId };
 }
 
 /**
@@ -329,13 +351,17 @@ function makerOf(mutation: 'createApiKey' | 'createClientToken', owner: Owner, a
   return mayMake ? actor.credentials : g.admin;
 }
 
-async function apiKeyOf(owner: Owner, actor: Actor): Promise<string> {
-  return (await ok(g.call(CreateApiKeyDocument, { name: unique('target api key') }, makerOf('createApiKey', owner, actor)), 'create the target API key')).createApiKey.apiKey.id;
+async function apiKeyOf(owner: Owner, actor: Actor): Promise<{ id: string; name: string }> {
+  const name = unique('target api key');
+  return { id: (await ok(g.call(CreateApiKeyDocument, { name }, makerOf('createApiKey', owner, actor)), 'create the target API key')).createApiKey.apiKey.id, name };
 }
 
-async function clientTokenOf(owner: Owner, actor: Actor): Promise<string> {
-  return (await ok(g.call(CreateClientTokenDocument, { name: unique('target token') }, makerOf('createClientToken', owner, actor)), 'create the target client token'))
-    .createClientToken.clientToken.id;
+async function clientTokenOf(owner: Owner, actor: Actor): Promise<{ id: string; name: string }> {
+  const name = unique('target token');
+  return {
+    id: (await ok(g.call(CreateClientTokenDocument, { name }, makerOf('createClientToken', owner, actor)), 'create the target client token')).createClientToken.clientToken.id,
+    name,
+  };
 }
 
 function grantedScopes(grant: Grant | null): string[] | null {
@@ -350,82 +376,159 @@ function grantedRole(grant: Grant | null): GqlRole {
 
 type Act = () => Promise<Answer<unknown>>;
 
-/** Makes the case's fresh target, and returns the mutation the actor then sends. */
-async function prepare(mutation: Mutation, owner: Owner, actor: Actor, grant: Grant | null): Promise<Act> {
+/** A case's mutation, and the lifecycle events it must append when allowed (with the secret it returned, if any). */
+interface Case {
+  readonly act: Act;
+  expected(answer: Answer<unknown>): { events: unknown[]; secret?: string };
+}
+
+function caseOf<R>(act: () => Promise<Answer<R>>, expected: (data: R) => { events: unknown[]; secret?: string }): Case {
+  return { act, expected: (answer) => expected((answer as Answer<R>).data as R) };
+}
+
+/** Makes the case's fresh target, and returns the mutation the actor then sends with the events it appends if allowed. */
+async function prepare(mutation: Mutation, owner: Owner, actor: Actor, grant: Grant | null): Promise<Case> {
   const as = actor.credentials;
+  const orgId = g.org.organization.id;
   switch (mutation) {
-    case 'createApiKey':
-      return () => g.call(CreateApiKeyDocument, { name: unique('api key') }, as);
+    case 'createApiKey': {
+      const name = unique('api key');
+      return caseOf(
+        () => g.call(CreateApiKeyDocument, { name }, as),
+        ({ createApiKey: { apiKey, secret } }) => ({ events: [apiKeyCreated({ orgId, keyId: apiKey.id, name, secret, createdBy: actor.id })], secret }),
+      );
+    }
     case 'renameApiKey': {
-      const id = await apiKeyOf(owner, actor);
-      return () => g.call(RenameApiKeyDocument, { id, name: unique('renamed api key') }, as);
+      const { id, name: previousName } = await apiKeyOf(owner, actor);
+      const name = unique('renamed api key');
+      return caseOf(
+        () => g.call(RenameApiKeyDocument, { id, name }, as),
+        () => ({ events: [apiKeyRenamed({ orgId, keyId: id, name, previousName })] }),
+      );
     }
     case 'revokeApiKey': {
-      const id = await apiKeyOf(owner, actor);
-      return () => g.call(RevokeApiKeyDocument, { id }, as);
+      const { id } = await apiKeyOf(owner, actor);
+      return caseOf(
+        () => g.call(RevokeApiKeyDocument, { id }, as),
+        () => ({ events: [apiKeyRevoked({ orgId, keyId: id, reason: 'REVOKED' })] }),
+      );
     }
     case 'createApplicationKey': {
       const ownerId = owner === 'self' ? undefined : await principalOf(owner, actor);
       const scopes = grantedScopes(grant);
-      return () => g.call(CreateApplicationKeyDocument, { name: unique('app key'), ...(ownerId === undefined ? {} : { ownerId }), scopes }, as);
+      const name = unique('app key');
+      return caseOf(
+        () => g.call(CreateApplicationKeyDocument, { name, ...(ownerId === undefined ? {} : { ownerId }), scopes }, as),
+        ({ createApplicationKey: { applicationKey, secret } }) => ({
+          // Owned by the principal it was made for (R6), created by the actor.
+          events: [applicationKeyCreated({ principalId: ownerId ?? actor.id, orgId, keyId: applicationKey.id, name, secret, scopes, expiresAt: null, createdBy: actor.id })],
+          secret,
+        }),
+      );
     }
     case 'scopeApplicationKey': {
-      const id = await appKeyOf(owner, actor);
+      const key = await appKeyOf(owner, actor);
       const scopes = grantedScopes(grant);
-      return () => g.call(ScopeApplicationKeyDocument, { id, scopes }, as);
+      return caseOf(
+        () => g.call(ScopeApplicationKeyDocument, { id: key.id, scopes }, as),
+        () => ({ events: [applicationKeyScoped({ principalId: key.ownerId, orgId, keyId: key.id, scopes, previousScopes: null })] }),
+      );
     }
     case 'renameApplicationKey': {
-      const id = await appKeyOf(owner, actor);
-      return () => g.call(RenameApplicationKeyDocument, { id, name: unique('renamed app key') }, as);
+      const key = await appKeyOf(owner, actor);
+      const name = unique('renamed app key');
+      return caseOf(
+        () => g.call(RenameApplicationKeyDocument, { id: key.id, name }, as),
+        () => ({ events: [applicationKeyRenamed({ principalId: key.ownerId, orgId, keyId: key.id, name, previousName: key.name })] }),
+      );
     }
     case 'revokeApplicationKey': {
-      const id = await appKeyOf(owner, actor);
-      return () => g.call(RevokeApplicationKeyDocument, { id }, as);
+      const key = await appKeyOf(owner, actor);
+      return caseOf(
+        () => g.call(RevokeApplicationKeyDocument, { id: key.id }, as),
+        () => ({ events: [applicationKeyRevoked({ principalId: key.ownerId, orgId, keyId: key.id, reason: 'REVOKED' })] }),
+      );
     }
-    case 'createClientToken':
-      return () => g.call(CreateClientTokenDocument, { name: unique('token') }, as);
+    case 'createClientToken': {
+      const name = unique('token');
+      return caseOf(
+        () => g.call(CreateClientTokenDocument, { name }, as),
+        ({ createClientToken: { clientToken, secret } }) => ({
+          events: [clientTokenCreated({ orgId, tokenId: clientToken.id, name, secret, allowedOrigins: [], createdBy: actor.id })],
+          secret,
+        }),
+      );
+    }
     case 'renameClientToken': {
-      const id = await clientTokenOf(owner, actor);
-      return () => g.call(RenameClientTokenDocument, { id, name: unique('renamed token') }, as);
+      const { id, name: previousName } = await clientTokenOf(owner, actor);
+      const name = unique('renamed token');
+      return caseOf(
+        () => g.call(RenameClientTokenDocument, { id, name }, as),
+        () => ({ events: [clientTokenRenamed({ orgId, tokenId: id, name, previousName })] }),
+      );
     }
     case 'revokeClientToken': {
-      const id = await clientTokenOf(owner, actor);
-      return () => g.call(RevokeClientTokenDocument, { id }, as);
+      const { id } = await clientTokenOf(owner, actor);
+      return caseOf(
+        () => g.call(RevokeClientTokenDocument, { id }, as),
+        () => ({ events: [clientTokenRevoked({ orgId, tokenId: id, reason: 'REVOKED' })] }),
+      );
     }
     case 'inviteUser': {
       const suffix = unique('invitee').replace(/\W/g, '-');
       const role = grantedRole(grant);
-      return () => g.call(InviteUserDocument, { email: `${suffix}@example.test`, name: `Invitee ${suffix}`, role }, as);
+      const email = `${suffix}@example.test`;
+      const name = `Invitee ${suffix}`;
+      return caseOf(
+        () => g.call(InviteUserDocument, { email, name, role }, as),
+        ({ inviteUser: { principal } }) => ({ events: [userInvited({ principalId: principal.id, orgId, email, name, role })] }),
+      );
     }
     case 'createServiceAccount': {
       const role = grantedRole(grant);
-      return () => g.call(CreateServiceAccountDocument, { name: unique('robot'), role }, as);
+      const name = unique('robot');
+      return caseOf(
+        () => g.call(CreateServiceAccountDocument, { name, role }, as),
+        ({ createServiceAccount: { principal } }) => ({ events: [serviceAccountCreated({ principalId: principal.id, orgId, name, role })] }),
+      );
     }
     case 'changeRole': {
       const principalId = await principalOf(owner, actor);
       const role = grantedRole(grant);
-      return () => g.call(ChangeRoleDocument, { principalId, role }, as);
+      const previousRole = GQL_ROLE[owner === 'self' ? actor.role : TARGET_ROLE];
+      return caseOf(
+        () => g.call(ChangeRoleDocument, { principalId, role }, as),
+        () => ({ events: [principalRoleChanged({ principalId, orgId, role, previousRole })] }),
+      );
     }
     case 'disablePrincipal': {
       const principalId = await principalOf(owner, actor);
-      return () => g.call(DisablePrincipalDocument, { principalId }, as);
+      // R13: a fresh target owns no key; the actor itself owns the key it acts with.
+      const keys = owner === 'self' ? [actor.keyId] : [];
+      return caseOf(
+        () => g.call(DisablePrincipalDocument, { principalId }, as),
+        () => ({ events: [principalDisabled({ principalId, orgId }), ...keys.map((keyId) => applicationKeyOwnerDisabled({ principalId, orgId, keyId }))] }),
+      );
     }
   }
 }
 
-/** R21: refused is 403 FORBIDDEN with no data and no new event; allowed is 200 with an event. */
-async function expectOutcome(act: Act, expected: Outcome): Promise<void> {
+/** R21: refused is 403 FORBIDDEN with no data and no new event; allowed is 200 with its events. */
+async function expectOutcome(c: Case, expected: Outcome): Promise<void> {
   if (expected === 'FORBIDDEN') {
-    const answer = await expectNoNewEvent(g, act);
+    const answer = await expectNoNewEvent(g, c.act);
     expect({ status: answer.status, code: answer.code, errors: answer.errors?.length }).toEqual({ status: 403, code: 'FORBIDDEN', errors: 1 });
     expect(answer.data).toBeNull();
   } else {
     const before = await g.eventCount();
-    const answer = await act();
+    const { result: answer, events } = await g.appendedBy(c.act);
     expect(answer.errors).toBeUndefined();
     expect(answer.status).toBe(200);
     expect(answer.data).toBeTruthy();
     expect(await g.eventCount(), 'an allowed command appends its events').toBeGreaterThan(before);
+    const appended = c.expected(answer);
+    expect(events, 'the lifecycle events it appended').toEqual(appended.events);
+    if (appended.secret !== undefined) expectNoSecretIn(events, appended.secret);
   }
 }
 

@@ -1,5 +1,7 @@
 // The rules of the key model (spec section 4, R1-R16, R20, R21), each as a user meets it:
-// GraphQL over HTTP against a running gateway.
+// GraphQL over HTTP against a running gateway. An accepted mutation is checked down to the
+// lifecycle events it appended (spec section 5): their types, streams and data, and that none
+// holds a secret.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeGlobalID } from '@pothos/plugin-relay';
@@ -13,6 +15,7 @@ import {
   CreateClientTokenDocument,
   CreateServiceAccountDocument,
   DisablePrincipalDocument,
+  InviteUserDocument,
   NodeDocument,
   OrganizationDocument,
   PrincipalsDocument,
@@ -27,6 +30,27 @@ import {
   ViewerDocument,
 } from '../gql/graphql.js';
 import { startGateway, type Credentials, type TestGateway } from '../support/gateway.js';
+import {
+  actingAs,
+  apiKeyCreated,
+  apiKeyLimitChanged,
+  apiKeyRenamed,
+  apiKeyRevoked,
+  applicationKeyCreated,
+  applicationKeyOwnerDisabled,
+  applicationKeyRenamed,
+  applicationKeyRevoked,
+  applicationKeyScoped,
+  clientTokenCreated,
+  clientTokenRenamed,
+  clientTokenRevoked,
+  expectNoSecretIn,
+  principalDisabled,
+  principalRoleChanged,
+  serviceAccountCreated,
+  userInvited,
+  uuidOf,
+} from '../support/events.js';
 import { expectNoNewEvent, member } from '../support/members.js';
 import { ROLES } from '../../src/domain/permissions.js';
 
@@ -39,23 +63,35 @@ afterAll(async () => {
   await g.close();
 });
 
+/** The first organization's id and its admin's principal id (UUIDs, as events hold them). */
+const home = () => ({ orgId: g.org.organization.id, adminId: g.org.admin.id });
+
+/** createApiKey, checked down to the one ApiKeyCreated it appends, created by the acting principal. */
 async function apiKey(name: string, as: Credentials = g.admin) {
-  const created = await g.call(CreateApiKeyDocument, { name }, as);
+  const { orgId, principalId } = await actingAs(g, as);
+  const { result: created, events } = await g.appendedBy(() => g.call(CreateApiKeyDocument, { name }, as));
   expect(created.errors).toBeUndefined();
-  return created.data!.createApiKey;
+  const issued = created.data!.createApiKey;
+  expect(events).toEqual([apiKeyCreated({ orgId, keyId: issued.apiKey.id, name: name.trim(), secret: issued.secret, createdBy: principalId })]);
+  expectNoSecretIn(events, issued.secret);
+  return issued;
 }
 
 describe('API keys', () => {
   it('R1: an organization starts with one active API key and keeps at least one', async () => {
-    const { admin } = await g.newOrg();
+    const { org, admin } = await g.newOrg();
+    const orgId = org.organization.id;
     const start = await g.call(ApiKeysDocument, {}, admin);
     expect(start.data?.apiKeys.totalCount).toBe(1);
     const [first] = start.data!.apiKeys.edges;
     expect(first?.node.status).toBe('ACTIVE');
+    expect(uuidOf(first!.node.id, ['ApiKey'])).toBe(org.apiKey.credential.id);
 
     const second = await apiKey('second', admin);
     const viaSecond = { apiKey: second.secret, applicationKey: admin.applicationKey };
-    expect((await g.call(RevokeApiKeyDocument, { id: first!.node.id }, viaSecond)).data?.revokeApiKey.apiKey.status).toBe('REVOKED');
+    const revokeFirst = await g.appendedBy(() => g.call(RevokeApiKeyDocument, { id: first!.node.id }, viaSecond));
+    expect(revokeFirst.result.data?.revokeApiKey.apiKey.status).toBe('REVOKED');
+    expect(revokeFirst.events).toEqual([apiKeyRevoked({ orgId, keyId: first!.node.id, reason: 'REVOKED' })]);
 
     // The second key is now the last one: revoking it is refused, and nothing changes.
     const refused = await expectNoNewEvent(g, () => g.call(RevokeApiKeyDocument, { id: second.apiKey.id }, viaSecond));
@@ -65,24 +101,30 @@ describe('API keys', () => {
 
   it('R2: at most apiKeyLimit active API keys; the operator raises or lowers the limit', async () => {
     const { org, admin } = await g.newOrg();
+    const orgId = org.organization.id;
     expect((await g.call(OrganizationDocument, {}, admin)).data?.organization.apiKeyLimit).toBe(50);
-    await g.app.keyledger.setApiKeyLimit(org.organization.id, 3);
+    const lowered = await g.appendedBy(() => g.app.keyledger.setApiKeyLimit(org.organization.id, 3));
+    expect(lowered.events).toEqual([apiKeyLimitChanged({ orgId, apiKeyLimit: 3, previousLimit: 50 })]);
     const second = await apiKey('two', admin);
     await apiKey('three', admin);
     const refused = await expectNoNewEvent(g, () => g.call(CreateApiKeyDocument, { name: 'four' }, admin));
     expect(refused.code).toBe('API_KEY_LIMIT');
 
     // A revoked key frees its slot; a raised limit makes room.
-    await g.call(RevokeApiKeyDocument, { id: second.apiKey.id }, admin);
+    const revoked = await g.appendedBy(() => g.call(RevokeApiKeyDocument, { id: second.apiKey.id }, admin));
+    expect(revoked.result.errors).toBeUndefined();
+    expect(revoked.events).toEqual([apiKeyRevoked({ orgId, keyId: second.apiKey.id })]);
     await apiKey('four', admin);
     expect((await g.call(CreateApiKeyDocument, { name: 'five' }, admin)).code).toBe('API_KEY_LIMIT');
-    await g.app.keyledger.setApiKeyLimit(org.organization.id, 4);
+    const raised = await g.appendedBy(() => g.app.keyledger.setApiKeyLimit(org.organization.id, 4));
+    expect(raised.events).toEqual([apiKeyLimitChanged({ orgId, apiKeyLimit: 4, previousLimit: 3 })]);
     await apiKey('five', admin);
     expect((await g.call(OrganizationDocument, {}, admin)).data?.organization).toMatchObject({ apiKeyLimit: 4, activeApiKeyCount: 4 });
   });
 
   it('R3: names are unique among active keys of a kind, after trimming and case-folding; a revoked key frees its name', async () => {
-    const { admin } = await g.newOrg();
+    const { org, admin } = await g.newOrg();
+    const orgId = org.organization.id;
     const deploy = await apiKey('Deploy', admin);
     for (const clash of ['deploy', '  DEPLOY ', 'Deploy']) {
       const refused = await expectNoNewEvent(g, () => g.call(CreateApiKeyDocument, { name: clash }, admin));
@@ -90,17 +132,24 @@ describe('API keys', () => {
       expect(refused.errors?.[0]?.extensions?.field).toBe('name');
     }
     // Another kind may use the name.
-    expect((await g.call(CreateClientTokenDocument, { name: 'deploy' }, admin)).errors).toBeUndefined();
+    const token = await g.appendedBy(() => g.call(CreateClientTokenDocument, { name: 'deploy' }, admin));
+    expect(token.result.errors).toBeUndefined();
+    const issuedToken = token.result.data!.createClientToken;
+    expect(token.events).toEqual([clientTokenCreated({ orgId, tokenId: issuedToken.clientToken.id, name: 'deploy', secret: issuedToken.secret, createdBy: org.admin.id })]);
+    expectNoSecretIn(token.events, issuedToken.secret);
     // Renaming onto a taken name is refused too.
     const other = await apiKey('Other', admin);
-    expect((await g.call(RenameApiKeyDocument, { id: other.apiKey.id, name: ' deploy' }, admin)).code).toBe('NAME_TAKEN');
+    expect((await expectNoNewEvent(g, () => g.call(RenameApiKeyDocument, { id: other.apiKey.id, name: ' deploy' }, admin))).code).toBe('NAME_TAKEN');
     // Names are trimmed, and 1 to 200 characters.
-    expect((await g.call(RenameApiKeyDocument, { id: other.apiKey.id, name: '  Spaced  ' }, admin)).data?.renameApiKey.apiKey.name).toBe('Spaced');
+    const spaced = await g.appendedBy(() => g.call(RenameApiKeyDocument, { id: other.apiKey.id, name: '  Spaced  ' }, admin));
+    expect(spaced.result.data?.renameApiKey.apiKey.name).toBe('Spaced');
+    expect(spaced.events).toEqual([apiKeyRenamed({ orgId, keyId: other.apiKey.id, name: 'Spaced', previousName: 'Other' })]);
     expect((await g.call(CreateApiKeyDocument, { name: 'x'.repeat(201) }, admin)).code).toBe('BAD_USER_INPUT');
-    expect((await g.call(CreateApiKeyDocument, { name: 'y'.repeat(200) }, admin)).errors).toBeUndefined();
+    expect((await apiKey('y'.repeat(200), admin)).apiKey.name).toBe('y'.repeat(200));
     // Revoked, the name is free again.
-    await g.call(RevokeApiKeyDocument, { id: deploy.apiKey.id }, admin);
-    expect((await g.call(CreateApiKeyDocument, { name: 'DEPLOY' }, admin)).data?.createApiKey.apiKey.name).toBe('DEPLOY');
+    const revoked = await g.appendedBy(() => g.call(RevokeApiKeyDocument, { id: deploy.apiKey.id }, admin));
+    expect(revoked.events).toEqual([apiKeyRevoked({ orgId, keyId: deploy.apiKey.id })]);
+    expect((await apiKey('DEPLOY', admin)).apiKey.name).toBe('DEPLOY');
   });
 
   it('R4: an API key alone does not open the GraphQL API', async () => {
@@ -122,9 +171,24 @@ describe('application keys', () => {
       expect(refused.code, JSON.stringify(name)).toBe('BLANK_NAME');
       expect(refused.errors?.[0]?.extensions?.field).toBe('name');
     }
-    const key = await g.call(CreateApplicationKeyDocument, { name: 'ok' }, g.admin);
+    const { orgId, adminId } = home();
+    const { result: key, events } = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'ok' }, g.admin));
     const id = key.data!.createApplicationKey.applicationKey.id;
-    expect((await g.call(RenameApplicationKeyDocument, { id, name: '  ' }, g.admin)).code).toBe('BLANK_NAME');
+    // Made for oneself (no ownerId): owned by its creator, in its stream.
+    expect(events).toEqual([
+      applicationKeyCreated({
+        principalId: adminId,
+        orgId,
+        keyId: id,
+        name: 'ok',
+        secret: key.data!.createApplicationKey.secret,
+        scopes: null,
+        expiresAt: null,
+        createdBy: adminId,
+      }),
+    ]);
+    expectNoSecretIn(events, key.data!.createApplicationKey.secret);
+    expect((await expectNoNewEvent(g, () => g.call(RenameApplicationKeyDocument, { id, name: '  ' }, g.admin))).code).toBe('BLANK_NAME');
   });
 
   it('R6: an application key acts as the principal it was created for; unscoped it has all of its permissions', async () => {
@@ -136,6 +200,36 @@ describe('application keys', () => {
     // Made by the admin for this user, it is owned by the user, and the admin is its creator.
     const listed = await g.call(ApplicationKeysDocument, {}, standard.credentials);
     expect(listed.data?.applicationKeys.edges.map((e) => [e.node.id, e.node.owner.id, e.node.createdBy?.name])).toEqual([[standard.keyId, standard.id, 'Ada Admin']]);
+  });
+
+  it('R6: an invited user is a principal of the org with its role; a key made for it is appended to its stream, by its creator', async () => {
+    const { orgId, adminId } = home();
+    const suffix = Math.random().toString(36).slice(2, 10);
+    const email = `grace-${suffix}@example.test`;
+    const invited = await g.appendedBy(() => g.call(InviteUserDocument, { email, name: 'Grace Hopper', role: 'READ_ONLY' }, g.admin));
+    expect(invited.result.errors).toBeUndefined();
+    const grace = invited.result.data!.inviteUser.principal;
+    expect(grace).toMatchObject({ __typename: 'User', name: 'Grace Hopper', role: 'READ_ONLY', status: 'ACTIVE' });
+    expect(invited.events).toEqual([userInvited({ principalId: grace.id, orgId, email, name: 'Grace Hopper', role: 'READ_ONLY' })]);
+
+    const made = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'grace laptop', ownerId: grace.id, scopes: ['dashboards_read'] }, g.admin));
+    expect(made.result.errors).toBeUndefined();
+    const key = made.result.data!.createApplicationKey;
+    expect(key.applicationKey.owner.id).toBe(grace.id);
+    expect(made.events).toEqual([
+      applicationKeyCreated({
+        principalId: grace.id,
+        orgId,
+        keyId: key.applicationKey.id,
+        name: 'grace laptop',
+        secret: key.secret,
+        scopes: ['dashboards_read'],
+        createdBy: adminId,
+      }),
+    ]);
+    expectNoSecretIn(made.events, key.secret);
+    const viewer = await g.call(ViewerDocument, {}, { apiKey: g.admin.apiKey, applicationKey: key.secret });
+    expect(viewer.data?.viewer.principal.id).toBe(grace.id);
   });
 
   it("R7: a scoped key has its scopes intersected with its owner's current permissions; scope lists are checked", async () => {
@@ -161,10 +255,18 @@ describe('application keys', () => {
     const alice = await member(g, 'STANDARD');
     const bob = await member(g, 'STANDARD');
     const robot = await member(g, 'STANDARD', { kind: 'SERVICE_ACCOUNT' });
+    const { orgId } = home();
     // A standard user manages its own keys...
-    const own = await g.call(CreateApplicationKeyDocument, { name: 'alice own' }, alice.credentials);
+    const { result: own, events: ownEvents } = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'alice own' }, alice.credentials));
     expect(own.data?.createApplicationKey.applicationKey.owner.id).toBe(alice.id);
-    expect((await g.call(RenameApplicationKeyDocument, { id: own.data!.createApplicationKey.applicationKey.id, name: 'renamed' }, alice.credentials)).errors).toBeUndefined();
+    const ownKey = own.data!.createApplicationKey;
+    expect(ownEvents).toEqual([
+      applicationKeyCreated({ principalId: alice.id, orgId, keyId: ownKey.applicationKey.id, name: 'alice own', secret: ownKey.secret, scopes: null, createdBy: alice.id }),
+    ]);
+    expectNoSecretIn(ownEvents, ownKey.secret);
+    const renamed = await g.appendedBy(() => g.call(RenameApplicationKeyDocument, { id: own.data!.createApplicationKey.applicationKey.id, name: 'renamed' }, alice.credentials));
+    expect(renamed.result.errors).toBeUndefined();
+    expect(renamed.events).toEqual([applicationKeyRenamed({ principalId: alice.id, orgId, keyId: ownKey.applicationKey.id, name: 'renamed', previousName: 'alice own' })]);
     // ...but not another user's, nor a service account's.
     for (const target of [bob, robot]) {
       const refused = await expectNoNewEvent(g, () => g.call(CreateApplicationKeyDocument, { name: 'intruder', ownerId: target.id }, alice.credentials));
@@ -175,7 +277,12 @@ describe('application keys', () => {
     const reader = await member(g, 'READ_ONLY');
     expect((await g.call(CreateApplicationKeyDocument, { name: 'mine' }, reader.credentials)).code).toBe('FORBIDDEN');
     // The admin holds org_app_keys_write and service_account_write.
-    expect((await g.call(RevokeApplicationKeyDocument, { id: bob.keyId }, g.admin)).data?.revokeApplicationKey.applicationKey.status).toBe('REVOKED');
+    const revokedBob = await g.appendedBy(() => g.call(RevokeApplicationKeyDocument, { id: bob.keyId }, g.admin));
+    expect(revokedBob.result.data?.revokeApplicationKey.applicationKey.status).toBe('REVOKED');
+    expect(revokedBob.events).toEqual([applicationKeyRevoked({ principalId: bob.id, orgId, keyId: bob.keyId, reason: 'REVOKED' })]);
+    const revokedRobot = await g.appendedBy(() => g.call(RevokeApplicationKeyDocument, { id: robot.keyId }, g.admin));
+    expect(revokedRobot.result.data?.revokeApplicationKey.applicationKey.status).toBe('REVOKED');
+    expect(revokedRobot.events).toEqual([applicationKeyRevoked({ principalId: robot.id, orgId, keyId: robot.keyId, reason: 'REVOKED' })]);
   });
 
   it('R9: nobody grants a scope their credential lacks, even where they may manage the key', async () => {
@@ -186,8 +293,21 @@ describe('application keys', () => {
     // Unscoped would hand over all of the owner's permissions: refused as well.
     expect((await g.call(CreateApplicationKeyDocument, { name: 'unscoped' }, limitedAdmin.credentials)).code).toBe('FORBIDDEN');
     // Within what it holds, it may.
-    const within = await g.call(CreateApplicationKeyDocument, { name: 'narrow', scopes: ['user_app_keys'] }, limitedAdmin.credentials);
+    const { result: within, events } = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'narrow', scopes: ['user_app_keys'] }, limitedAdmin.credentials));
     expect(within.data?.createApplicationKey.applicationKey.scopes).toEqual(['user_app_keys']);
+    const narrow = within.data!.createApplicationKey;
+    expect(events).toEqual([
+      applicationKeyCreated({
+        principalId: limitedAdmin.id,
+        orgId: home().orgId,
+        keyId: narrow.applicationKey.id,
+        name: 'narrow',
+        secret: narrow.secret,
+        scopes: ['user_app_keys'],
+        createdBy: limitedAdmin.id,
+      }),
+    ]);
+    expectNoSecretIn(events, narrow.secret);
     // Re-scoping follows the same rule.
     const keyId = within.data!.createApplicationKey.applicationKey.id;
     expect((await g.call(ScopeApplicationKeyDocument, { id: keyId, scopes: ['audit_logs_read'] }, limitedAdmin.credentials)).code).toBe('FORBIDDEN');
@@ -199,13 +319,18 @@ describe('application keys', () => {
     const before = await g.call(ViewerDocument, {}, user.credentials);
     expect(before.data?.viewer.permissions).toEqual(['api_keys_read']);
 
-    await g.call(ChangeRoleDocument, { principalId: user.id, role: 'ADMIN' }, g.admin);
+    const { orgId } = home();
+    // The role change is one event: nothing is appended about the user's keys.
+    const promotion = await g.appendedBy(() => g.call(ChangeRoleDocument, { principalId: user.id, role: 'ADMIN' }, g.admin));
+    expect(promotion.result.data?.changeRole.principal.role).toBe('ADMIN');
+    expect(promotion.events).toEqual([principalRoleChanged({ principalId: user.id, orgId, role: 'ADMIN', previousRole: 'STANDARD' })]);
     const promoted = await g.call(ViewerDocument, {}, user.credentials);
     expect(promoted.data?.viewer.applicationKey.scopes).toEqual(['api_keys_read', 'api_keys_write']);
     expect(new Set(promoted.data?.viewer.permissions)).toEqual(new Set(['api_keys_read', 'api_keys_write']));
-    expect((await g.call(CreateApiKeyDocument, { name: `by-promoted-${user.keyId.slice(-6)}` }, user.credentials)).errors).toBeUndefined();
+    expect((await apiKey(`by-promoted-${user.keyId.slice(-6)}`, user.credentials)).apiKey.createdBy?.id).toBe(user.id);
 
-    await g.call(ChangeRoleDocument, { principalId: user.id, role: 'READ_ONLY' }, g.admin);
+    const demotion = await g.appendedBy(() => g.call(ChangeRoleDocument, { principalId: user.id, role: 'READ_ONLY' }, g.admin));
+    expect(demotion.events).toEqual([principalRoleChanged({ principalId: user.id, orgId, role: 'READ_ONLY', previousRole: 'ADMIN' })]);
     const demoted = await g.call(ViewerDocument, {}, user.credentials);
     expect(demoted.data?.viewer.applicationKey.scopes).toEqual(['api_keys_read', 'api_keys_write']);
     expect(demoted.data?.viewer.permissions).toEqual(['api_keys_read']);
@@ -215,9 +340,14 @@ describe('application keys', () => {
 describe('expiry', () => {
   it('R19: an application key past its expiresAt fails authentication and reads as EXPIRED', async () => {
     const expiresAt = new Date(Date.now() + 1500).toISOString();
-    const created = await g.call(CreateApplicationKeyDocument, { name: 'expiring', expiresAt });
+    const { orgId, adminId } = home();
+    const { result: created, events } = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'expiring', expiresAt }));
     const key = created.data!.createApplicationKey;
     expect(key.applicationKey).toMatchObject({ status: 'ACTIVE', expiresAt });
+    expect(events).toEqual([
+      applicationKeyCreated({ principalId: adminId, orgId, keyId: key.applicationKey.id, name: 'expiring', secret: key.secret, scopes: null, expiresAt, createdBy: adminId }),
+    ]);
+    expectNoSecretIn(events, key.secret);
     const credentials = { apiKey: g.admin.apiKey, applicationKey: key.secret };
     expect((await g.call(ViewerDocument, {}, credentials)).status).toBe(200);
     await new Promise((r) => setTimeout(r, Date.parse(expiresAt) - Date.now() + 50));
@@ -231,10 +361,24 @@ describe('expiry', () => {
 
 describe('client tokens', () => {
   it('R11: client tokens are unique by name, list allowed origins, and never open the GraphQL API', async () => {
-    const created = await g.call(CreateClientTokenDocument, { name: 'Storefront RUM', allowedOrigins: ['https://shop.example.com', 'http://localhost:3000'] }, g.admin);
+    const { orgId, adminId } = home();
+    const { result: created, events } = await g.appendedBy(() =>
+      g.call(CreateClientTokenDocument, { name: 'Storefront RUM', allowedOrigins: ['https://shop.example.com', 'http://localhost:3000'] }, g.admin),
+    );
     const token = created.data!.createClientToken;
     expect(token.secret).toMatch(/^klk_pub_/);
     expect(token.clientToken.allowedOrigins).toEqual(['https://shop.example.com', 'http://localhost:3000']);
+    expect(events).toEqual([
+      clientTokenCreated({
+        orgId,
+        tokenId: token.clientToken.id,
+        name: 'Storefront RUM',
+        secret: token.secret,
+        allowedOrigins: ['https://shop.example.com', 'http://localhost:3000'],
+        createdBy: adminId,
+      }),
+    ]);
+    expectNoSecretIn(events, token.secret);
     expect((await g.call(CreateClientTokenDocument, { name: ' storefront rum ' }, g.admin)).code).toBe('NAME_TAKEN');
     expect((await g.call(CreateClientTokenDocument, { name: 'bad origin', allowedOrigins: ['https://shop.example.com/path'] }, g.admin)).code).toBe('BAD_USER_INPUT');
 
@@ -248,10 +392,46 @@ describe('client tokens', () => {
       expect(refused.errors?.[0]?.message).toMatch(/client tokens/);
     }
     // Renaming and revoking work like other keys; the token list shows it.
-    await g.call(RenameClientTokenDocument, { id: token.clientToken.id, name: 'Storefront' }, g.admin);
-    await g.call(RevokeClientTokenDocument, { id: token.clientToken.id }, g.admin);
+    const renamed = await g.appendedBy(() => g.call(RenameClientTokenDocument, { id: token.clientToken.id, name: 'Storefront' }, g.admin));
+    expect(renamed.result.data?.renameClientToken.clientToken.name).toBe('Storefront');
+    expect(renamed.events).toEqual([clientTokenRenamed({ orgId, tokenId: token.clientToken.id, name: 'Storefront', previousName: 'Storefront RUM' })]);
+    const revoked = await g.appendedBy(() => g.call(RevokeClientTokenDocument, { id: token.clientToken.id }, g.admin));
+    expect(revoked.result.data?.revokeClientToken.clientToken.status).toBe('REVOKED');
+    expect(revoked.events).toEqual([clientTokenRevoked({ orgId, tokenId: token.clientToken.id, reason: 'REVOKED' })]);
     const listed = await g.call(ClientTokensDocument, { filter: { nameContains: 'storefront' } }, g.admin);
     expect(listed.data?.clientTokens.edges.map((e) => [e.node.name, e.node.status])).toEqual([['Storefront', 'REVOKED']]);
+  });
+
+  it('R3: client tokens are named like other keys: a rename is trimmed, a taken name refused, a revoked token frees its name', async () => {
+    const { org, admin } = await g.newOrg();
+    const orgId = org.organization.id;
+    const create = async (name: string) => {
+      const { result, events } = await g.appendedBy(() => g.call(CreateClientTokenDocument, { name }, admin));
+      expect(result.errors).toBeUndefined();
+      const issued = result.data!.createClientToken;
+      expect(events).toEqual([
+        clientTokenCreated({ orgId, tokenId: issued.clientToken.id, name: name.trim(), secret: issued.secret, allowedOrigins: [], createdBy: org.admin.id }),
+      ]);
+      expectNoSecretIn(events, issued.secret);
+      return issued.clientToken;
+    };
+    const rum = await create('RUM');
+    const logs = await create(' Browser logs ');
+    expect(logs.name).toBe('Browser logs');
+    const clash = await expectNoNewEvent(g, () => g.call(RenameClientTokenDocument, { id: logs.id, name: ' rum ' }, admin));
+    expect([clash.code, clash.errors?.[0]?.extensions?.field]).toEqual(['NAME_TAKEN', 'name']);
+
+    const renamed = await g.appendedBy(() => g.call(RenameClientTokenDocument, { id: logs.id, name: '  Browser logs (EU)  ' }, admin));
+    expect(renamed.result.data?.renameClientToken.clientToken).toMatchObject({ id: logs.id, name: 'Browser logs (EU)', status: 'ACTIVE' });
+    expect(renamed.events).toEqual([clientTokenRenamed({ orgId, tokenId: logs.id, name: 'Browser logs (EU)', previousName: 'Browser logs' })]);
+
+    const revoked = await g.appendedBy(() => g.call(RevokeClientTokenDocument, { id: rum.id }, admin));
+    expect(revoked.events).toEqual([clientTokenRevoked({ orgId, tokenId: rum.id })]);
+    const reused = await g.appendedBy(() => g.call(RenameClientTokenDocument, { id: logs.id, name: 'rum' }, admin));
+    expect(reused.result.data?.renameClientToken.clientToken.name).toBe('rum');
+    expect(reused.events).toEqual([clientTokenRenamed({ orgId, tokenId: logs.id, name: 'rum', previousName: 'Browser logs (EU)' })]);
+    // A revoked token cannot be renamed.
+    expect((await expectNoNewEvent(g, () => g.call(RenameClientTokenDocument, { id: rum.id, name: 'again' }, admin))).code).toBe('ALREADY_REVOKED');
   });
 
   it('R12: an API key is refused from a browser page of another origin', async () => {
@@ -265,16 +445,32 @@ describe('client tokens', () => {
 
 describe('principals', () => {
   it('R13: disabling a principal revokes its application keys in the same append; what it created stays valid', async () => {
+    const { orgId } = home();
     const admin2 = await member(g, 'ADMIN');
-    const second = await g.call(CreateApplicationKeyDocument, { name: 'second key' }, admin2.credentials);
-    const madeApiKey = (await g.call(CreateApiKeyDocument, { name: 'made by admin2' }, admin2.credentials)).data!.createApiKey;
-    const madeToken = (await g.call(CreateClientTokenDocument, { name: 'made by admin2' }, admin2.credentials)).data!.createClientToken;
+    const { result: second, events: secondEvents } = await g.appendedBy(() => g.call(CreateApplicationKeyDocument, { name: 'second key' }, admin2.credentials));
+    const secondKey = second.data!.createApplicationKey;
+    expect(secondEvents).toEqual([
+      applicationKeyCreated({ principalId: admin2.id, orgId, keyId: secondKey.applicationKey.id, name: 'second key', secret: secondKey.secret, createdBy: admin2.id }),
+    ]);
+    const madeApiKey = await apiKey('made by admin2', admin2.credentials);
+    const { result: token, events: tokenEvents } = await g.appendedBy(() => g.call(CreateClientTokenDocument, { name: 'made by admin2' }, admin2.credentials));
+    const madeToken = token.data!.createClientToken;
+    expect(tokenEvents).toEqual([clientTokenCreated({ orgId, tokenId: madeToken.clientToken.id, name: 'made by admin2', secret: madeToken.secret, createdBy: admin2.id })]);
     const before = await g.eventCount();
 
-    const disabled = await g.call(DisablePrincipalDocument, { principalId: admin2.id }, g.admin);
+    const { result: disabled, events } = await g.appendedBy(() => g.call(DisablePrincipalDocument, { principalId: admin2.id }, g.admin));
     expect(disabled.data?.disablePrincipal.principal.status).toBe('DISABLED');
     // One PrincipalDisabled and one ApplicationKeyOwnerDisabled per key, appended together.
     expect(await g.eventCount()).toBe(before + 3);
+    // All in the principal's stream: its two keys, and nothing about the API key or the client token it made.
+    expect(events).toHaveLength(3);
+    expect(events[0]).toEqual(principalDisabled({ principalId: admin2.id, orgId }));
+    expect(events.slice(1)).toEqual(
+      expect.arrayContaining([
+        applicationKeyOwnerDisabled({ principalId: admin2.id, orgId, keyId: admin2.keyId }),
+        applicationKeyOwnerDisabled({ principalId: admin2.id, orgId, keyId: secondKey.applicationKey.id }),
+      ]),
+    );
     const uuid = Buffer.from(admin2.id, 'base64').toString().split(':')[1]!;
     const stream = await g.app.store.readStream(`principal-${uuid}`);
     const last = stream.slice(-3);
@@ -297,7 +493,10 @@ describe('principals', () => {
   it('R14: a disabled principal cannot act, and disabling is permanent', async () => {
     const user = await member(g, 'STANDARD');
     expect((await g.call(ViewerDocument, {}, user.credentials)).status).toBe(200);
-    await g.call(DisablePrincipalDocument, { principalId: user.id }, g.admin);
+    const { orgId } = home();
+    const disabled = await g.appendedBy(() => g.call(DisablePrincipalDocument, { principalId: user.id }, g.admin));
+    expect(disabled.result.data?.disablePrincipal.principal.status).toBe('DISABLED');
+    expect(disabled.events).toEqual([principalDisabled({ principalId: user.id, orgId }), applicationKeyOwnerDisabled({ principalId: user.id, orgId, keyId: user.keyId })]);
     const refused = await g.call(ViewerDocument, {}, user.credentials);
     expect([refused.status, refused.code]).toEqual([401, 'UNAUTHENTICATED']);
 
@@ -321,9 +520,15 @@ describe('principals', () => {
     expect(takingAnOwner).toEqual(['createApplicationKey']);
 
     const user = await member(g, 'STANDARD');
-    await g.call(RenameApplicationKeyDocument, { id: user.keyId, name: 'renamed' }, g.admin);
-    await g.call(ScopeApplicationKeyDocument, { id: user.keyId, scopes: ['dashboards_read'] }, g.admin);
-    await g.call(ChangeRoleDocument, { principalId: user.id, role: 'ADMIN' }, g.admin);
+    const { orgId } = home();
+    // Each change is one event in the owner's stream, and none names another owner or a creator.
+    const renamed = await g.appendedBy(() => g.call(RenameApplicationKeyDocument, { id: user.keyId, name: 'renamed' }, g.admin));
+    expect(renamed.events).toEqual([applicationKeyRenamed({ principalId: user.id, orgId, keyId: user.keyId, name: 'renamed', previousName: user.keyName })]);
+    const scoped = await g.appendedBy(() => g.call(ScopeApplicationKeyDocument, { id: user.keyId, scopes: ['dashboards_read'] }, g.admin));
+    expect(scoped.result.data?.scopeApplicationKey.applicationKey.scopes).toEqual(['dashboards_read']);
+    expect(scoped.events).toEqual([applicationKeyScoped({ principalId: user.id, orgId, keyId: user.keyId, scopes: ['dashboards_read'], previousScopes: null })]);
+    const promoted = await g.appendedBy(() => g.call(ChangeRoleDocument, { principalId: user.id, role: 'ADMIN' }, g.admin));
+    expect(promoted.events).toEqual([principalRoleChanged({ principalId: user.id, orgId, role: 'ADMIN', previousRole: 'STANDARD' })]);
     const key = await g.call(NodeDocument, { id: user.keyId }, g.admin);
     const listed = await g.call(ApplicationKeysDocument, { filter: { ownerId: user.id } }, g.admin);
     expect(key.data?.node?.__typename).toBe('ApplicationKey');
@@ -335,10 +540,27 @@ describe('principals', () => {
     const refused = await expectNoNewEvent(g, () => g.call(CreateServiceAccountDocument, { name: 'ci-bot', role: 'READ_ONLY' }, standard.credentials));
     expect([refused.status, refused.code]).toEqual([403, 'FORBIDDEN']);
 
-    const created = await g.call(CreateServiceAccountDocument, { name: 'ci-bot', role: 'STANDARD' }, g.admin);
+    const { orgId, adminId } = home();
+    const { result: created, events } = await g.appendedBy(() => g.call(CreateServiceAccountDocument, { name: 'ci-bot', role: 'STANDARD' }, g.admin));
     const robot = created.data!.createServiceAccount.principal;
     expect(robot.__typename).toBe('ServiceAccount');
-    const key = await g.call(CreateApplicationKeyDocument, { name: 'ci', ownerId: robot.id, scopes: ['dashboards_read'] }, g.admin);
+    expect(events).toEqual([serviceAccountCreated({ principalId: robot.id, orgId, name: 'ci-bot', role: 'STANDARD' })]);
+    const { result: key, events: keyEvents } = await g.appendedBy(() =>
+      g.call(CreateApplicationKeyDocument, { name: 'ci', ownerId: robot.id, scopes: ['dashboards_read'] }, g.admin),
+    );
+    const robotKey = key.data!.createApplicationKey;
+    expect(keyEvents).toEqual([
+      applicationKeyCreated({
+        principalId: robot.id,
+        orgId,
+        keyId: robotKey.applicationKey.id,
+        name: 'ci',
+        secret: robotKey.secret,
+        scopes: ['dashboards_read'],
+        createdBy: adminId,
+      }),
+    ]);
+    expectNoSecretIn(keyEvents, robotKey.secret);
     const viewer = await g.call(ViewerDocument, {}, { apiKey: g.admin.apiKey, applicationKey: key.data!.createApplicationKey.secret });
     expect(viewer.data?.viewer.principal).toMatchObject({ __typename: 'ServiceAccount', id: robot.id, name: 'ci-bot' });
     expect(viewer.data?.viewer.permissions).toEqual(['dashboards_read']);
@@ -352,7 +574,11 @@ describe('isolation and errors', () => {
     const other = await g.newOrg();
     const mine = await member(g, 'STANDARD');
     const myApiKey = await apiKey('only mine');
-    const myToken = (await g.call(CreateClientTokenDocument, { name: 'only mine' }, g.admin)).data!.createClientToken.clientToken;
+    const { result: tokenAnswer, events: tokenEvents } = await g.appendedBy(() => g.call(CreateClientTokenDocument, { name: 'only mine' }, g.admin));
+    const myToken = tokenAnswer.data!.createClientToken.clientToken;
+    expect(tokenEvents).toEqual([
+      clientTokenCreated({ orgId: home().orgId, tokenId: myToken.id, name: 'only mine', secret: tokenAnswer.data!.createClientToken.secret, createdBy: home().adminId }),
+    ]);
     const theirs = other.admin;
 
     const attempts: [string, () => Promise<{ code: string | undefined; status: number }>][] = [

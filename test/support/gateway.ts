@@ -1,7 +1,8 @@
 // A running gateway for API tests: a fresh store (SQLite, or PostgreSQL schemas), a first
 // organization made by the operator, and a client that speaks GraphQL over HTTP with typed
 // documents. Every secret the tests see is remembered, and `close()` fails if any of them
-// reached the event store, the read store or the log.
+// reached the event store, the read store or the log. `appendedBy` tells which lifecycle events
+// an action appended.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import type { InitializedOrg } from '../../src/commands/keyledger.js';
 import { buildApp, type App } from '../../src/gateway/app.js';
 import { createLogger } from '../../src/logger.js';
-import type { RecordedEvent } from '../../src/eventstore/port.js';
+import type { JsonValue, RecordedEvent } from '../../src/eventstore/port.js';
 import { createTestSchema, PG_URL } from './pg.js';
 
 export interface Credentials {
@@ -28,6 +29,13 @@ export interface Answer<R> {
   readonly errors: readonly GraphQLFormattedError[] | undefined;
   /** The first error's extensions.code. */
   readonly code: string | undefined;
+}
+
+/** A lifecycle event as the store holds it, less its envelope (id, metadata, positions). */
+export interface AppendedEvent {
+  readonly type: string;
+  readonly stream: string;
+  readonly data: JsonValue;
 }
 
 const SECRET = /klk_(?:api|app|pub)_[0-9A-Za-z]{38}/g;
@@ -50,6 +58,13 @@ export interface TestGateway {
   eventCount(): Promise<number>;
   /** The request events (R22) in the store. */
   requestEvents(): Promise<RecordedEvent[]>;
+  /**
+   * Runs `action` and returns its result with the lifecycle events (request events aside)
+   * appended while it ran, in store order. The store's head is read right before the action,
+   * so everything else that appends lifecycle events must be settled by then (tests of one
+   * file run one at a time, and a command answers only once its events are readable).
+   */
+  appendedBy<T>(action: () => Promise<T>): Promise<{ result: T; events: AppendedEvent[] }>;
   /** Read-store statements so far (for query-cost tests). */
   statements(): number;
   close(): Promise<void>;
@@ -143,6 +158,15 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
       const events: RecordedEvent[] = [];
       for await (const page of app.store.readAll()) events.push(...page.filter((e) => e.stream.startsWith('requests-')));
       return events;
+    },
+    async appendedBy<T>(action: () => Promise<T>) {
+      const head = await app.store.headPosition();
+      const result = await action();
+      const events: AppendedEvent[] = [];
+      for await (const page of app.store.readAll({ after: head })) {
+        for (const e of page) if (!e.stream.startsWith('requests-')) events.push({ type: e.type, stream: e.stream, data: e.data });
+      }
+      return { result, events };
     },
     statements: () => app.readStore.statementCount(),
     async close() {
