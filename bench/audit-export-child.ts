@@ -10,7 +10,7 @@
 
 import { Writable } from 'node:stream';
 import type { ReadModels } from '../projections/read-models.js';
-import { openReadStore } from '../projections/read-store.js';
+import { openReadStore } from '../projections/core/read-store.js';
 import { exportAudit } from '../src/audit/export.js';
 import { openSqliteFile } from '../src/sqlite/database.js';
 
@@ -98,7 +98,7 @@ if (mode === 'raw') {
       },
     });
     const t0 = performance.now();
-    const result = await exportAudit(readStore.db, readStore.kind, { orgId, format: mode }, sink);
+    const result = await exportAudit(readStore.db, { orgId, format: mode }, sink);
     ms = performance.now() - t0;
     entries = result.entries;
   } finally {

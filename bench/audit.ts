@@ -21,11 +21,11 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { GENESIS_HASH, entryHash } from '../projections/audit/chain.js';
 import { AUDIT_LOG_COLUMNS } from '../projections/audit/projection.js';
 import type { ReadModels } from '../projections/read-models.js';
-import { openReadStore } from '../projections/read-store.js';
+import { openReadStore } from '../projections/core/read-store.js';
 import { verifyAuditChain } from '../projections/audit/integrity.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/platform/config.js';
 import { buildApp, type App } from '../src/gateway/app.js';
-import { silentLogger } from '../src/logger.js';
+import { silentLogger } from '../src/platform/logger.js';
 import { openSqliteFile, type SqliteDatabase } from '../src/sqlite/database.js';
 import type { ChildReport } from './audit-export-child.js';
 import {

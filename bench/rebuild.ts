@@ -2,8 +2,8 @@
 // handlers, on SQLite (one file) and PostgreSQL; reference: a plain `store.readAll()` scan.
 
 import { randomUUID } from 'node:crypto';
-import { ProjectionRunner } from '../projections/runner.js';
-import { openReadStore, type ReadStore } from '../projections/read-store.js';
+import { ProjectionRunner } from '../projections/core/runner.js';
+import { openReadStore, type ReadStore } from '../projections/core/read-store.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../src/eventstore/port.js';
 import { openPostgresEventStore } from '../src/eventstore/postgres.js';
 import { openSqliteEventStore } from '../src/eventstore/sqlite.js';

@@ -6,7 +6,7 @@ import { auditProjection } from './audit/projection.js';
 import { credentialsProjection } from './credentials/projection.js';
 import { organizationsProjection } from './organizations/projection.js';
 import { principalsProjection } from './principals/projection.js';
-import type { Projection } from './projection.js';
+import type { Projection } from './core/projection.js';
 import type { ReadModels } from './read-models.js';
 import { usageProjection } from './usage/projection.js';
 

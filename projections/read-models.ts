@@ -7,7 +7,7 @@ import type { AuditTables } from './audit/tables.js';
 import type { CredentialsTables } from './credentials/tables.js';
 import type { OrganizationsTables } from './organizations/tables.js';
 import type { PrincipalsTables } from './principals/tables.js';
-import type { CheckpointTables } from './projection.js';
+import type { CheckpointTables } from './core/projection.js';
 import type { UsageTables } from './usage/tables.js';
 
 export interface ReadModels extends CheckpointTables, OrganizationsTables, PrincipalsTables, CredentialsTables, UsageTables, AuditTables {}

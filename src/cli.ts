@@ -3,13 +3,13 @@
 // Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError, describeLocation, loadConfig, type Config } from './config.js';
+import { ConfigError, describeLocation, loadConfig, type Config } from './platform/config.js';
 import { openEventStore } from './eventstore/open.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger } from './platform/logger.js';
 import { keyledgerProjections } from '../projections/index.js';
 import type { ReadModels } from '../projections/read-models.js';
-import { openReadStore } from '../projections/read-store.js';
-import { ProjectionRunner, type ProjectionStatus } from '../projections/runner.js';
+import { openReadStore } from '../projections/core/read-store.js';
+import { ProjectionRunner, type ProjectionStatus } from '../projections/core/runner.js';
 import { CommandHandler } from './commands/handler.js';
 import { Keyledger, type InitializedOrg } from './commands/keyledger.js';
 import { DomainError } from './domain/errors.js';
@@ -72,7 +72,7 @@ function positiveInt(value: string): number {
 /** An organization as the operator names it: its UUID, or its global id from the API. */
 async function orgUuid(value: string): Promise<string> {
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) return value.toLowerCase();
-  const { tryDecode } = await import('./graphql/ids.js');
+  const { tryDecode } = await import('./graphql/core/ids.js');
   const decoded = tryDecode(value, ['Organization']);
   if (!decoded) throw new UsageError(`--org ${JSON.stringify(value)} is not an organization id (a UUID, or the id the API shows)`);
   return decoded.id;
@@ -173,7 +173,7 @@ Configuration (environment):
           ...(options.apiKeyLimit === undefined ? {} : { apiKeyLimit: options.apiKeyLimit }),
         }),
       );
-      const { globalId } = await import('./graphql/ids.js');
+      const { globalId } = await import('./graphql/core/ids.js');
       if (options.json) {
         console.log(
           JSON.stringify(
@@ -308,12 +308,7 @@ Configuration (environment):
         out.on('error', () => undefined); // reported by `finished` below
       }
       const { entries } = await withRunner(logger, (runner) =>
-        exportAudit(
-          runner.readStore.db,
-          runner.readStore.kind,
-          { orgId, format: options.format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) },
-          out,
-        ),
+        exportAudit(runner.readStore.db, { orgId, format: options.format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) }, out),
       );
       if (options.output !== undefined) {
         out.end();

@@ -1,10 +1,9 @@
 // Checks an organization's audit chain (R24): recomputes each entry's hash from the previous one,
 // in org_seq order, a page at a time, and names the first entry where the chain breaks.
 
-import type { Selectable } from 'kysely';
-import type { ReadDb } from '../read-models.js';
+import type { Kysely, Selectable } from 'kysely';
 import { GENESIS_HASH, entryHash } from './chain.js';
-import type { AuditLogTable } from './tables.js';
+import type { AuditTables, AuditLogTable } from './tables.js';
 
 /**
  * - `hash mismatch`: the entry's content is not what its hash covers (the row was changed);
@@ -51,7 +50,7 @@ function broken(row: Row, reason: ChainBreakReason): ChainBreak {
  * from the lowest to the highest org_seq of the entries in range, every entry between them
  * included; its first entry must link to the entry before it.
  */
-export async function verifyAuditChain(db: ReadDb, orgId: string, range: ChainRange = {}): Promise<ChainVerification> {
+export async function verifyAuditChain(db: Kysely<AuditTables>, orgId: string, range: ChainRange = {}): Promise<ChainVerification> {
   let low = 1;
   let high = Number.POSITIVE_INFINITY;
   if (range.from || range.to) {

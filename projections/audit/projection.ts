@@ -7,12 +7,11 @@ import { LIFECYCLE_EVENT_TYPES, REQUEST_EVENT_TYPES, subjectIdOf, type Keyledger
 import type { RequestEntry } from '../../src/domain/requests.js';
 import type { JsonValue } from '../../src/eventstore/port.js';
 import type { Recorded } from '../../src/eventstore/recorded.js';
-import type { Projection } from '../projection.js';
-import { readStoreDialect, type ReadStoreDialect } from '../read-store.js';
-import type { ReadModels } from '../read-models.js';
-import { eventTime } from '../time.js';
+import type { Projection } from '../core/projection.js';
+import { readStoreDialect, type ReadStoreDialect } from '../core/read-store.js';
+import { eventTime } from '../core/time.js';
 import { CHAINED_COLUMNS, GENESIS_HASH, canonicalJson, entryHash } from './chain.js';
-import type { AuditLogTable } from './tables.js';
+import type { AuditTables, AuditLogTable } from './tables.js';
 
 const APPEND_ONLY = 'audit_log is append-only';
 
@@ -163,7 +162,7 @@ function insertSizes(total: number): number[] {
  * Multi-row INSERTs whose SQL is made once per size: building and compiling a query of 24 000
  * values through the query builder costs about as much as the insert itself.
  */
-async function insertEntries(tx: Transaction<ReadModels>, dialect: ReadStoreDialect, entries: readonly Entry[]): Promise<void> {
+async function insertEntries(tx: Transaction<AuditTables>, dialect: ReadStoreDialect, entries: readonly Entry[]): Promise<void> {
   let offset = 0;
   for (const size of insertSizes(entries.length)) {
     const parameters: unknown[] = new Array(size * AUDIT_LOG_COLUMNS.length);
@@ -179,7 +178,7 @@ interface Head {
   hash: string;
 }
 
-async function loadHeads(tx: Transaction<ReadModels>, orgIds: readonly string[]): Promise<Map<string, Head>> {
+async function loadHeads(tx: Transaction<AuditTables>, orgIds: readonly string[]): Promise<Map<string, Head>> {
   const heads = new Map<string, Head>();
   for (let i = 0; i < orgIds.length; i += HEAD_CHUNK) {
     const rows = await tx
@@ -192,7 +191,7 @@ async function loadHeads(tx: Transaction<ReadModels>, orgIds: readonly string[])
   return heads;
 }
 
-export const auditProjection: Projection<ReadModels, Recorded<KeyledgerEvent>> = {
+export const auditProjection: Projection<AuditTables, Recorded<KeyledgerEvent>> = {
   name: 'audit_log',
   handles: [...LIFECYCLE_EVENT_TYPES, ...REQUEST_EVENT_TYPES],
   tables: ['audit_log', 'audit_chain_heads'],

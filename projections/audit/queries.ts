@@ -1,12 +1,11 @@
 // Reads of the audit log: the `auditLog` page (keyset on seq, filtered), and an organization's
 // entries in pages for export. The chain check is integrity.ts.
 
-import { sql, type Selectable } from 'kysely';
+import { type Kysely, sql, type Selectable } from 'kysely';
 import type { CredentialKind } from '../../src/domain/events.js';
-import { keysetConnection, type Connection, type PageArgs } from '../pagination.js';
-import { readStoreDialect } from '../read-store.js';
-import type { ReadDb } from '../read-models.js';
-import type { AuditLogTable } from './tables.js';
+import { keysetConnection, type Connection, type PageArgs } from '../core/pagination.js';
+import { readStoreDialect } from '../core/read-store.js';
+import type { AuditTables, AuditLogTable } from './tables.js';
 
 export type AuditEntryRow = Selectable<AuditLogTable>;
 
@@ -25,9 +24,18 @@ export interface AuditLogFilter {
   readonly to?: Date | null;
 }
 
-const CREDENTIAL_COLUMN = { API_KEY: 'api_key_id', APPLICATION_KEY: 'application_key_id', CLIENT_TOKEN: 'client_token_id' } as const satisfies Record<CredentialKind, keyof AuditLogTable>;
+const CREDENTIAL_COLUMN = { API_KEY: 'api_key_id', APPLICATION_KEY: 'application_key_id', CLIENT_TOKEN: 'client_token_id' } as const satisfies Record<
+  CredentialKind,
+  keyof AuditLogTable
+>;
 
-export function auditLogPage(db: ReadDb, orgId: string, filter: AuditLogFilter | null | undefined, order: AuditOrder, page: PageArgs): Promise<Connection<AuditEntryRow>> {
+export function auditLogPage(
+  db: Kysely<AuditTables>,
+  orgId: string,
+  filter: AuditLogFilter | null | undefined,
+  order: AuditOrder,
+  page: PageArgs,
+): Promise<Connection<AuditEntryRow>> {
   let query = db.selectFrom('audit_log').selectAll().where('org_id', '=', orgId);
   if (filter) {
     if (filter.credential) query = query.where(CREDENTIAL_COLUMN[filter.credential.kind], '=', filter.credential.id);
@@ -46,14 +54,18 @@ export function auditLogPage(db: ReadDb, orgId: string, filter: AuditLogFilter |
     if (filter.from) query = query.where('at', '>=', filter.from.toISOString());
     if (filter.to) query = query.where('at', '<', filter.to.toISOString());
   }
-  return keysetConnection(query, { tag: [order], direction: order === 'NEWEST_FIRST' ? 'DESC' : 'ASC', keys: [{ column: 'seq', kind: 'integer', of: (row) => Number(row.seq) }] }, page);
+  return keysetConnection(
+    query,
+    { tag: [order], direction: order === 'NEWEST_FIRST' ? 'DESC' : 'ASC', keys: [{ column: 'seq', kind: 'integer', of: (row) => Number(row.seq) }] },
+    page,
+  );
 }
 
 /**
  * An organization's entries of [from, to) in seq order, a page at a time: keyset pages, which
  * never miss an entry since entries commit in seq order.
  */
-export async function* auditEntryPages(db: ReadDb, options: { orgId: string; from?: Date; to?: Date; pageSize: number }): AsyncGenerator<AuditEntryRow[]> {
+export async function* auditEntryPages(db: Kysely<AuditTables>, options: { orgId: string; from?: Date; to?: Date; pageSize: number }): AsyncGenerator<AuditEntryRow[]> {
   for (let after = 0; ; ) {
     let page = db.selectFrom('audit_log').selectAll().where('org_id', '=', options.orgId).where('seq', '>', after);
     if (options.from) page = page.where('at', '>=', options.from.toISOString());

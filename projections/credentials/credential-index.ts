@@ -2,6 +2,7 @@
 // store at start and kept live from the event store, so authenticating a request does no I/O,
 // and a revocation this instance made is refused from the moment its mutation answers.
 
+import type { Kysely } from 'kysely';
 import { credentialChange, principalChange } from '../../src/domain/credential.js';
 import { isCredentialEvent, isPrincipalLifecycleEvent, type CredentialEvent, type PrincipalLifecycleEvent } from '../../src/domain/events.js';
 import { isPermission, isRole } from '../../src/domain/permissions.js';
@@ -9,8 +10,10 @@ import type { CredentialLookup, VerifiableCredential, VerifiablePrincipal } from
 import type { EventStore, Position, RecordedEvent, Subscription } from '../../src/eventstore/port.js';
 import { START } from '../../src/eventstore/port.js';
 import { decodeEvent } from '../../src/eventstore/recorded.js';
-import type { Logger } from '../../src/logger.js';
-import type { ReadDb } from '../read-models.js';
+import type { Logger } from '../../src/platform/logger.js';
+import type { CheckpointTables } from '../core/projection.js';
+import type { PrincipalsTables } from '../principals/tables.js';
+import type { CredentialsTables } from './tables.js';
 
 /** A JSON array of strings, as the read model stores scopes and origins. */
 function parseList(json: string): string[] {
@@ -51,7 +54,7 @@ export class CredentialIndex implements CredentialLookup {
   }
 
   /** Loads the read models as of their checkpoints (one read transaction). */
-  async load(db: ReadDb): Promise<void> {
+  async load(db: Kysely<CheckpointTables & CredentialsTables & PrincipalsTables>): Promise<void> {
     await db.transaction().execute(async (tx) => {
       const checkpoints = await tx.selectFrom('projection_checkpoints').select(['name', 'position']).where('name', 'in', ['credentials', 'principals']).execute();
       const at = (name: string) => (checkpoints.find((c) => c.name === name)?.position ?? START) as Position;

@@ -5,11 +5,11 @@ import { credentialChange } from '../../src/domain/credential.js';
 import { CREDENTIAL_EVENT_TYPES, type CredentialEvent } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { Recorded } from '../../src/eventstore/recorded.js';
-import type { Projection } from '../projection.js';
-import type { ReadModels } from '../read-models.js';
-import { eventTime } from '../time.js';
+import type { Projection } from '../core/projection.js';
+import { eventTime } from '../core/time.js';
+import type { CredentialsTables } from './tables.js';
 
-export const credentialsProjection: Projection<ReadModels, Recorded<CredentialEvent>> = {
+export const credentialsProjection: Projection<CredentialsTables, Recorded<CredentialEvent>> = {
   name: 'credentials',
   handles: CREDENTIAL_EVENT_TYPES,
   tables: ['credentials'],
@@ -76,7 +76,11 @@ export const credentialsProjection: Projection<ReadModels, Recorded<CredentialEv
         return;
       }
       case 'renamed':
-        await tx.updateTable('credentials').set({ name: change.name, name_key: nameKey(change.name), modified_at: at }).where('id', '=', change.id).execute();
+        await tx
+          .updateTable('credentials')
+          .set({ name: change.name, name_key: nameKey(change.name), modified_at: at })
+          .where('id', '=', change.id)
+          .execute();
         return;
       case 'scoped':
         await tx

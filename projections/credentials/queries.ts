@@ -1,35 +1,45 @@
 // Reads of `credentials`: by ids (DataLoader), the three lists with their filters, and what a
 // command needs to find a key's stream.
 
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { CredentialStatus } from '../../src/domain/credential.js';
 import { DomainError } from '../../src/domain/errors.js';
 import type { CredentialKind } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { ApplicationKeyReadScope } from '../../src/domain/principal.js';
-import { containsPattern, countRows, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../pagination.js';
-import type { ReadDb } from '../read-models.js';
+import { containsPattern, countRows, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../core/pagination.js';
 import { hasStatus } from './status.js';
-import type { CredentialsTable } from './tables.js';
+import type { CredentialsTables, CredentialsTable } from './tables.js';
+import type { PrincipalsTables } from '../principals/tables.js';
+import type { UsageTables } from '../usage/tables.js';
 
 /** For DataLoader: the credentials of one kind with `ids`, in order, an Error where one is missing (or of another kind). */
-export async function credentialsByIds(db: ReadDb, ids: readonly string[], kind: CredentialKind): Promise<(CredentialsTable | Error)[]> {
-  const rows = await db.selectFrom('credentials').selectAll().where('id', 'in', [...ids]).where('kind', '=', kind).execute();
+export async function credentialsByIds(
+  db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>,
+  ids: readonly string[],
+  kind: CredentialKind,
+): Promise<(CredentialsTable | Error)[]> {
+  const rows = await db
+    .selectFrom('credentials')
+    .selectAll()
+    .where('id', 'in', [...ids])
+    .where('kind', '=', kind)
+    .execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id) ?? new Error(`credential ${id} not found`));
 }
 
-export async function credentialById(db: ReadDb, id: string): Promise<CredentialsTable | undefined> {
+export async function credentialById(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, id: string): Promise<CredentialsTable | undefined> {
   return db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** The owner (whose stream holds it) and org of an application key. */
-export async function applicationKeyOwner(db: ReadDb, keyId: string): Promise<{ ownerId: string; orgId: string } | undefined> {
+export async function applicationKeyOwner(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, keyId: string): Promise<{ ownerId: string; orgId: string } | undefined> {
   const row = await db.selectFrom('credentials').select(['owner_id', 'org_id']).where('id', '=', keyId).where('kind', '=', 'APPLICATION_KEY').executeTakeFirst();
   return row?.owner_id ? { ownerId: row.owner_id, orgId: row.org_id } : undefined;
 }
 
-export async function activeApiKeyCount(db: ReadDb, orgId: string, now: Date): Promise<number> {
+export async function activeApiKeyCount(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, orgId: string, now: Date): Promise<number> {
   return countRows(db.selectFrom('credentials').selectAll().where('org_id', '=', orgId).where('kind', '=', 'API_KEY').where(hasStatus('ACTIVE', now)));
 }
 
@@ -57,7 +67,7 @@ export interface CredentialList {
   readonly now: Date;
 }
 
-export function listCredentials(db: ReadDb, list: CredentialList): Promise<Connection<CredentialsTable>> {
+export function listCredentials(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, list: CredentialList): Promise<Connection<CredentialsTable>> {
   let query = db.selectFrom('credentials').selectAll().where('org_id', '=', list.orgId).where('kind', '=', list.kind);
   const scope = list.readScope;
   if (scope && !scope.all) {

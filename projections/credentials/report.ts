@@ -1,11 +1,13 @@
 // The compliance report's reads: credentials active at a time, by kind and in lists (with their
 // last use), and revocations by reason. Each list gives its count and its first items.
 
+import type { Kysely } from 'kysely';
 import type { RevocationReason } from '../../src/domain/events.js';
-import { countRows } from '../pagination.js';
-import type { ReadDb } from '../read-models.js';
+import { countRows } from '../core/pagination.js';
 import { wasActiveAt } from './status.js';
-import type { CredentialsTable } from './tables.js';
+import type { CredentialsTables, CredentialsTable } from './tables.js';
+import type { PrincipalsTables } from '../principals/tables.js';
+import type { UsageTables } from '../usage/tables.js';
 
 export const REPORT_LIST_LIMIT = 100;
 
@@ -29,7 +31,7 @@ export type ReportListKind =
   | { readonly list: 'CREATED_BEFORE'; readonly before: Date }
   | { readonly list: 'API_KEYS_OF_DISABLED_CREATORS' };
 
-function activeAt(db: ReadDb, scope: ReportScope) {
+function activeAt(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, scope: ReportScope) {
   return db
     .selectFrom('credentials')
     .leftJoin('credential_usage', 'credential_usage.credential_id', 'credentials.id')
@@ -37,7 +39,10 @@ function activeAt(db: ReadDb, scope: ReportScope) {
     .where(wasActiveAt(scope.asOf));
 }
 
-export async function activeCredentialCounts(db: ReadDb, scope: ReportScope): Promise<{ apiKeys: number; applicationKeys: number; clientTokens: number }> {
+export async function activeCredentialCounts(
+  db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>,
+  scope: ReportScope,
+): Promise<{ apiKeys: number; applicationKeys: number; clientTokens: number }> {
   const rows = await activeAt(db, scope)
     .select(['credentials.kind', (eb) => eb.fn.countAll<string | number>().as('n')])
     .groupBy('credentials.kind')
@@ -46,7 +51,7 @@ export async function activeCredentialCounts(db: ReadDb, scope: ReportScope): Pr
   return { apiKeys: count('API_KEY'), applicationKeys: count('APPLICATION_KEY'), clientTokens: count('CLIENT_TOKEN') };
 }
 
-export async function reportList(db: ReadDb, scope: ReportScope, kind: ReportListKind): Promise<ReportList> {
+export async function reportList(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, scope: ReportScope, kind: ReportListKind): Promise<ReportList> {
   let query = activeAt(db, scope);
   switch (kind.list) {
     case 'UNSCOPED_APPLICATION_KEYS':
@@ -65,12 +70,7 @@ export async function reportList(db: ReadDb, scope: ReportScope, kind: ReportLis
       query = query
         .where('credentials.kind', '=', 'API_KEY')
         .where('credentials.created_by', 'in', (eb) =>
-          eb
-            .selectFrom('principals')
-            .select('id')
-            .where('org_id', '=', scope.orgId)
-            .where('status', '=', 'DISABLED')
-            .where('disabled_at', '<=', scope.asOf.toISOString()),
+          eb.selectFrom('principals').select('id').where('org_id', '=', scope.orgId).where('status', '=', 'DISABLED').where('disabled_at', '<=', scope.asOf.toISOString()),
         );
       break;
     default: {
@@ -85,7 +85,12 @@ export async function reportList(db: ReadDb, scope: ReportScope, kind: ReportLis
   return { totalCount, items };
 }
 
-export async function revocationsByReason(db: ReadDb, orgId: string, from: Date, to: Date): Promise<{ reason: RevocationReason; count: number }[]> {
+export async function revocationsByReason(
+  db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>,
+  orgId: string,
+  from: Date,
+  to: Date,
+): Promise<{ reason: RevocationReason; count: number }[]> {
   const rows = await db
     .selectFrom('credentials')
     .select(['revocation_reason', (eb) => eb.fn.countAll<string | number>().as('n')])

@@ -2,11 +2,11 @@
 
 import { ORGANIZATION_EVENT_TYPES, type OrganizationLifecycleEvent } from '../../src/domain/events.js';
 import type { Recorded } from '../../src/eventstore/recorded.js';
-import type { Projection } from '../projection.js';
-import type { ReadModels } from '../read-models.js';
-import { eventTime } from '../time.js';
+import type { Projection } from '../core/projection.js';
+import { eventTime } from '../core/time.js';
+import type { OrganizationsTables } from './tables.js';
 
-export const organizationsProjection: Projection<ReadModels, Recorded<OrganizationLifecycleEvent>> = {
+export const organizationsProjection: Projection<OrganizationsTables, Recorded<OrganizationLifecycleEvent>> = {
   name: 'organizations',
   handles: ORGANIZATION_EVENT_TYPES,
   tables: ['organizations'],

@@ -4,11 +4,11 @@ import { principalChange } from '../../src/domain/credential.js';
 import { PRINCIPAL_EVENT_TYPES, type PrincipalLifecycleEvent } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { Recorded } from '../../src/eventstore/recorded.js';
-import type { Projection } from '../projection.js';
-import type { ReadModels } from '../read-models.js';
-import { eventTime } from '../time.js';
+import type { Projection } from '../core/projection.js';
+import { eventTime } from '../core/time.js';
+import type { PrincipalsTables } from './tables.js';
 
-export const principalsProjection: Projection<ReadModels, Recorded<PrincipalLifecycleEvent>> = {
+export const principalsProjection: Projection<PrincipalsTables, Recorded<PrincipalLifecycleEvent>> = {
   name: 'principals',
   handles: PRINCIPAL_EVENT_TYPES,
   tables: ['principals'],

@@ -1,21 +1,24 @@
 // Reads of `principals`: by ids (DataLoader), and the `principals` list.
 
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { PrincipalKind } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { Role } from '../../src/domain/permissions.js';
-import { containsPattern, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../pagination.js';
-import type { ReadDb } from '../read-models.js';
-import type { PrincipalsTable } from './tables.js';
+import { containsPattern, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../core/pagination.js';
+import type { PrincipalsTables, PrincipalsTable } from './tables.js';
 
 /** For DataLoader: the rows of `ids`, in order, an Error where one is missing. */
-export async function principalsByIds(db: ReadDb, ids: readonly string[]): Promise<(PrincipalsTable | Error)[]> {
-  const rows = await db.selectFrom('principals').selectAll().where('id', 'in', [...ids]).execute();
+export async function principalsByIds(db: Kysely<PrincipalsTables>, ids: readonly string[]): Promise<(PrincipalsTable | Error)[]> {
+  const rows = await db
+    .selectFrom('principals')
+    .selectAll()
+    .where('id', 'in', [...ids])
+    .execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id) ?? new Error(`principal ${id} not found`));
 }
 
-export async function principalById(db: ReadDb, id: string): Promise<PrincipalsTable | undefined> {
+export async function principalById(db: Kysely<PrincipalsTables>, id: string): Promise<PrincipalsTable | undefined> {
   return db.selectFrom('principals').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
@@ -28,7 +31,13 @@ export interface PrincipalFilter {
   readonly createdBefore?: Date | null;
 }
 
-export function listPrincipals(db: ReadDb, orgId: string, filter: PrincipalFilter | null | undefined, order: ListOrder, page: PageArgs): Promise<Connection<PrincipalsTable>> {
+export function listPrincipals(
+  db: Kysely<PrincipalsTables>,
+  orgId: string,
+  filter: PrincipalFilter | null | undefined,
+  order: ListOrder,
+  page: PageArgs,
+): Promise<Connection<PrincipalsTable>> {
   let query = db.selectFrom('principals').selectAll().where('org_id', '=', orgId);
   if (filter?.kind) query = query.where('kind', '=', filter.kind);
   if (filter?.status) query = query.where('status', '=', filter.status);

@@ -6,15 +6,15 @@ import { sql } from 'kysely';
 import { REQUEST_EVENT_TYPES } from '../../src/domain/events.js';
 import type { RequestEvent } from '../../src/domain/requests.js';
 import type { Recorded } from '../../src/eventstore/recorded.js';
-import type { Projection } from '../projection.js';
-import type { ReadModels } from '../read-models.js';
+import type { Projection } from '../core/projection.js';
+import type { UsageTables } from './tables.js';
 
 /** `2026-11-22T10:15:42.123Z` → `2026-11-22T10:15:00.000Z`. */
 export function toMinute(iso: string): string {
   return `${iso.slice(0, 16)}:00.000Z`;
 }
 
-export const usageProjection: Projection<ReadModels, Recorded<RequestEvent>> = {
+export const usageProjection: Projection<UsageTables, Recorded<RequestEvent>> = {
   name: 'credential_usage',
   handles: REQUEST_EVENT_TYPES,
   tables: ['credential_usage'],

@@ -1,14 +1,13 @@
 // Exports an organization's audit log as CSV or NDJSON, streaming: keyset pages by seq, each
 // written once the output has drained, so memory stays flat however long the log is. Values are
 // exported as stored (root_fields and details as their JSON text), so that an exported entry
-// can be checked against its hash with projections/audit-chain.ts.
+// can be checked against its hash with projections/audit/chain.ts.
 
 import { once } from 'node:events';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { AUDIT_LOG_COLUMNS } from '../../projections/audit/projection.js';
-import type { ReadModels } from '../../projections/read-models.js';
-import type { ReadStore } from '../../projections/read-store.js';
-import type { AuditLogTable } from '../../projections/audit/tables.js';
+import { auditEntryPages, type AuditEntryRow } from '../../projections/audit/queries.js';
+import type { AuditTables } from '../../projections/audit/tables.js';
 
 export type AuditExportFormat = 'csv' | 'ndjson';
 
@@ -26,7 +25,7 @@ export interface AuditExportOptions {
 /** The columns, in the order of the table (and of the CSV header). */
 export const AUDIT_EXPORT_COLUMNS = AUDIT_LOG_COLUMNS;
 
-type Row = Selectable<AuditLogTable>;
+type Row = AuditEntryRow;
 type Value = string | number | null;
 
 function values(row: Row): Value[] {
@@ -61,32 +60,14 @@ async function write(out: NodeJS.WritableStream, chunk: string): Promise<void> {
   if (!out.write(chunk)) await once(out as NodeJS.EventEmitter, 'drain');
 }
 
-/**
- * Writes the org's entries of [from, to) in seq order to `out` and resolves with their count
- * (it does not end `out`). `kind` is the read store's (`readStore.kind`): both read the same
- * way today, by keyset pages, which never miss an entry since entries commit in seq order.
- */
-export async function exportAudit(
-  db: Kysely<ReadModels>,
-  kind: ReadStore<ReadModels>['kind'],
-  options: AuditExportOptions,
-  out: NodeJS.WritableStream,
-): Promise<{ entries: number }> {
-  void kind;
-  const pageSize = options.pageSize ?? 1000;
+/** Writes the org's entries of [from, to) in seq order to `out` and resolves with their count (it does not end `out`). */
+export async function exportAudit(db: Kysely<AuditTables>, options: AuditExportOptions, out: NodeJS.WritableStream): Promise<{ entries: number }> {
   if (options.format === 'csv') await write(out, csvRecord(AUDIT_EXPORT_COLUMNS));
   let entries = 0;
-  for (let after = 0; ; ) {
-    let page = db.selectFrom('audit_log').selectAll().where('org_id', '=', options.orgId).where('seq', '>', after);
-    if (options.from) page = page.where('at', '>=', options.from.toISOString());
-    if (options.to) page = page.where('at', '<', options.to.toISOString());
-    const rows = await page.orderBy('seq').limit(pageSize).execute();
-    if (rows.length > 0) {
-      await write(out, rows.map((row) => (options.format === 'csv' ? csvRecord(values(row)) : ndjsonRecord(row))).join(''));
-      entries += rows.length;
-    }
-    if (rows.length < pageSize) break;
-    after = Number(rows[rows.length - 1]!.seq);
+  const range = { orgId: options.orgId, pageSize: options.pageSize ?? 1000, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) };
+  for await (const rows of auditEntryPages(db, range)) {
+    await write(out, rows.map((row) => (options.format === 'csv' ? csvRecord(values(row)) : ndjsonRecord(row))).join(''));
+    entries += rows.length;
   }
   return { entries };
 }

@@ -7,8 +7,8 @@ import type { IncomingMessage } from 'node:http';
 import type { RequestEntry, RequestOutcome } from '../domain/requests.js';
 import { digestSecret } from '../domain/secrets.js';
 import type { Recognized } from '../domain/verification.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import type { RequestLog } from './request-log.js';
 
 const MAX_USER_AGENT = 512;

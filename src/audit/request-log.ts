@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '../eventstore/port.js';
 import { requestEvent, requestStream, type RequestEntry } from '../domain/requests.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../platform/metrics.js';
 
 interface Pending {
   readonly id: string;

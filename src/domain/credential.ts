@@ -43,11 +43,17 @@ export function credentialChange(event: CredentialEvent): CredentialChange {
     }
     case 'ClientTokenCreated': {
       const { tokenId, orgId, name, digest, last4, createdBy, allowedOrigins } = event.data;
-      return { change: 'created', credential: { id: tokenId, kind: 'CLIENT_TOKEN', orgId, name, digest, last4, ownerId: null, createdBy, scopes: null, allowedOrigins, expiresAt: null } };
+      return {
+        change: 'created',
+        credential: { id: tokenId, kind: 'CLIENT_TOKEN', orgId, name, digest, last4, ownerId: null, createdBy, scopes: null, allowedOrigins, expiresAt: null },
+      };
     }
     case 'ApplicationKeyCreated': {
       const { keyId, orgId, principalId, name, digest, last4, createdBy, scopes, expiresAt } = event.data;
-      return { change: 'created', credential: { id: keyId, kind: 'APPLICATION_KEY', orgId, name, digest, last4, ownerId: principalId, createdBy, scopes, allowedOrigins: [], expiresAt } };
+      return {
+        change: 'created',
+        credential: { id: keyId, kind: 'APPLICATION_KEY', orgId, name, digest, last4, ownerId: principalId, createdBy, scopes, allowedOrigins: [], expiresAt },
+      };
     }
     case 'ApiKeyRenamed':
       return { change: 'renamed', id: event.data.keyId, kind: 'API_KEY', name: event.data.name };

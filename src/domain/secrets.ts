@@ -6,7 +6,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { CredentialKind } from './events.js';
 
-
 export const SECRET_PREFIX: Readonly<Record<CredentialKind, string>> = {
   API_KEY: 'klk_api_',
   APPLICATION_KEY: 'klk_app_',

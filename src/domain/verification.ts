@@ -172,7 +172,8 @@ export function verify(input: VerificationInput, lookup: CredentialLookup, now: 
     }
     return accept([], null, null);
   }
-  if (token !== null) return refuse({ code: 'CLIENT_TOKEN_NOT_ALLOWED', reason: 'client tokens authenticate browser intake only (R11)', slot: 'CLIENT_TOKEN', presented: token.claimed });
+  if (token !== null)
+    return refuse({ code: 'CLIENT_TOKEN_NOT_ALLOWED', reason: 'client tokens authenticate browser intake only (R11)', slot: 'CLIENT_TOKEN', presented: token.claimed });
   const apiFault = faultOf('API_KEY', api, now);
   if (apiFault) return refuse(apiFault);
   if (input.usage === 'AGENT_INTAKE' && app === null) return accept([], null, null);

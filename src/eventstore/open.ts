@@ -1,8 +1,8 @@
 // Opens the event store that the configuration names. Adapters are loaded on demand: the
 // KurrentDB client (gRPC) alone takes longer to load than the rest of keyledger.
 
-import type { EventStoreLocation } from '../config.js';
-import type { Logger } from '../logger.js';
+import type { EventStoreLocation } from '../platform/config.js';
+import type { Logger } from '../platform/logger.js';
 import type { EventStore } from './port.js';
 
 export async function openEventStore(location: EventStoreLocation, logger: Logger): Promise<EventStore> {

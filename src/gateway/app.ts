@@ -3,15 +3,15 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeLocation, type Config } from '../config.js';
+import { describeLocation, type Config } from '../platform/config.js';
 import { openEventStore } from '../eventstore/open.js';
 import type { EventStore } from '../eventstore/port.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../platform/logger.js';
 import { CredentialIndex } from '../../projections/credentials/credential-index.js';
 import { keyledgerProjections, type KeyledgerProjection } from '../../projections/index.js';
-import { openReadStore, type ReadStore } from '../../projections/read-store.js';
+import { openReadStore, type ReadStore } from '../../projections/core/read-store.js';
 import type { ReadModels } from '../../projections/read-models.js';
-import { ProjectionRunner } from '../../projections/runner.js';
+import { ProjectionRunner } from '../../projections/core/runner.js';
 import type { KeyledgerEvent } from '../domain/events.js';
 import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import { CommandHandler } from '../commands/handler.js';
@@ -21,8 +21,8 @@ import { createGraphQLHandler, requestIdOf } from './graphql.js';
 import { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import { RequestLog } from '../audit/request-log.js';
 import { verify } from '../domain/verification.js';
-import { authenticationError } from '../graphql/errors.js';
-import { Metrics } from '../metrics.js';
+import { authenticationError } from '../graphql/core/errors.js';
+import { Metrics } from '../platform/metrics.js';
 import { authenticateApi, credentialsFromHeaders } from './authenticate.js';
 
 export interface App {

@@ -12,10 +12,10 @@ import type { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import type { Keyledger } from '../commands/keyledger.js';
 import { DomainError } from '../domain/errors.js';
 import type { Authentication, CredentialLookup } from '../domain/verification.js';
-import type { GraphQLContext } from '../graphql/context.js';
-import { graphQLErrorOf } from '../graphql/errors.js';
+import type { GraphQLContext } from '../graphql/core/context.js';
+import { graphQLErrorOf } from '../graphql/core/errors.js';
 import { schema } from '../graphql/schema.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../platform/logger.js';
 
 export type ServerContext = { req: IncomingMessage; res: ServerResponse; audit: RequestAudit; auth: Authentication; now: Date };
 
@@ -64,10 +64,13 @@ function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerCon
       if (response.status >= 400 && audit.outcome === 'ALLOWED') audit.fail(`HTTP_${response.status}`);
       if ((await auditor.settle(audit, 'graphql')) !== 'UNAVAILABLE') return;
       setResponse(
-        new fetchAPI.Response(JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }), {
-          status: 503,
-          headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
-        }),
+        new fetchAPI.Response(
+          JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }),
+          {
+            status: 503,
+            headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': audit.requestId },
+          },
+        ),
       );
     },
   };

@@ -1,7 +1,7 @@
 // The schema: every module, built once.
 
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import { builder } from './builder.js';
+import { builder } from './core/builder.js';
 import './types/scalars.js';
 import './types/principals.js';
 import './types/credentials.js';

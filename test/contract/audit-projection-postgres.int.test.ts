@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { openPostgresEventStore } from '../../src/eventstore/postgres.js';
 import { POSTGRES_APPEND_ONLY_TRIGGER } from '../../projections/audit/projection.js';
 import type { ReadModels } from '../../projections/read-models.js';
-import { openReadStore } from '../../projections/read-store.js';
+import { openReadStore } from '../../projections/core/read-store.js';
 import { PG_URL, createTestSchema, describePg, pgReachable } from '../support/pg.js';
 import { describeAuditProjectionContract } from './audit-projection.contract.js';
 

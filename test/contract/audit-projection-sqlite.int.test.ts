@@ -8,7 +8,7 @@ import { afterAll } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
 import { SQLITE_APPEND_ONLY_TRIGGERS } from '../../projections/audit/projection.js';
 import type { ReadModels } from '../../projections/read-models.js';
-import { openReadStore } from '../../projections/read-store.js';
+import { openReadStore } from '../../projections/core/read-store.js';
 import { describeAuditProjectionContract } from './audit-projection.contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-audit-'));

@@ -17,8 +17,8 @@ import { LIFECYCLE_EVENT_TYPES, type KeyledgerEvent, type OrganizationEvent, typ
 import { decodeEvent, type Recorded } from '../../src/eventstore/recorded.js';
 import { GENESIS_HASH, canonicalJson, entryHash } from '../../projections/audit/chain.js';
 import type { ReadModels } from '../../projections/read-models.js';
-import type { ReadStore } from '../../projections/read-store.js';
-import { ProjectionRunner } from '../../projections/runner.js';
+import type { ReadStore } from '../../projections/core/read-store.js';
+import { ProjectionRunner } from '../../projections/core/runner.js';
 import type { AuditLogTable } from '../../projections/audit/tables.js';
 
 export interface AuditFixture {
@@ -83,7 +83,14 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
 
     beforeEach(async () => {
       f = await open();
-      runner = new ProjectionRunner({ store: f.store, readStore: f.readStore, projections: [auditProjection], decode: decodeEvent, batchSize: 50, retryDelayMs: 20 });
+      runner = new ProjectionRunner<ReadModels, Recorded<KeyledgerEvent>>({
+        store: f.store,
+        readStore: f.readStore,
+        projections: [auditProjection],
+        decode: decodeEvent,
+        batchSize: 50,
+        retryDelayMs: 20,
+      });
       await runner.migrate();
       runner.start();
       last = START;
@@ -203,7 +210,13 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       expect(JSON.parse(byType.get('ApiKeyCreated')!.details!)).toEqual({ orgId, keyId: org.apiKeyId, name: 'Default API key', last4: 'abcd', createdBy: org.adminId });
       // The admin's changes name the admin and the admin's credentials.
       for (const type of ['ApplicationKeyScoped', 'ApplicationKeyRenamed', 'PrincipalRoleChanged', 'PrincipalDisabled', 'ApplicationKeyOwnerDisabled']) {
-        expect(byType.get(type), type).toMatchObject({ api_key_id: org.apiKeyId, application_key_id: org.applicationKeyId, principal_id: org.adminId, request_id: 'req-1', at: at(5) });
+        expect(byType.get(type), type).toMatchObject({
+          api_key_id: org.apiKeyId,
+          application_key_id: org.applicationKeyId,
+          principal_id: org.adminId,
+          request_id: 'req-1',
+          at: at(5),
+        });
       }
       expect(byType.get('ApplicationKeyScoped')).toMatchObject({
         subject_id: keyId,
@@ -436,7 +449,14 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         };
       });
       await runner.stop();
-      await f.readStore.writeLock.run(() => f.readStore.db.transaction().execute((tx) => auditProjection.handleBatch!(recorded.flatMap((event) => decodeEvent(event) ?? []), tx)));
+      await f.readStore.writeLock.run(() =>
+        f.readStore.db.transaction().execute((tx) =>
+          auditProjection.handleBatch!(
+            recorded.flatMap((event) => decodeEvent(event) ?? []),
+            tx,
+          ),
+        ),
+      );
       const chain = await rows(org.orgId);
       expect(chain).toHaveLength(2500);
       expect(chain.map((e) => e.event_id)).toEqual(recorded.map((e) => e.id));
@@ -453,7 +473,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       const chain = await rows(a.orgId);
       expect(chain).toHaveLength(29);
 
-      const csv = await collect((out) => exportAudit(f.readStore.db, f.readStore.kind, { orgId: a.orgId, format: 'csv', pageSize: 7 }, out));
+      const csv = await collect((out) => exportAudit(f.readStore.db, { orgId: a.orgId, format: 'csv', pageSize: 7 }, out));
       expect(csv.result).toEqual({ entries: 29 });
       const records = parseCsv(csv.text);
       expect(records[0]).toEqual([
@@ -487,7 +507,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       expect(records.find((r) => r[19]?.startsWith('Agent'))?.[19]).toBe('Agent "X", v2\r\nline two');
       expect(csv.text).toContain('"Agent ""X"", v2\r\nline two"');
 
-      const ndjson = await collect((out) => exportAudit(f.readStore.db, f.readStore.kind, { orgId: a.orgId, format: 'ndjson' }, out));
+      const ndjson = await collect((out) => exportAudit(f.readStore.db, { orgId: a.orgId, format: 'ndjson' }, out));
       const lines = ndjson.text
         .trimEnd()
         .split('\n')
@@ -497,7 +517,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
       // An exported entry can be checked against its hash offline.
       for (const entry of lines) expect(entryHash(entry.prev_hash, entry)).toBe(entry.hash);
 
-      const ranged = await collect((out) => exportAudit(f.readStore.db, f.readStore.kind, { orgId: a.orgId, format: 'ndjson', from: new Date(at(10)), to: new Date(at(20)) }, out));
+      const ranged = await collect((out) => exportAudit(f.readStore.db, { orgId: a.orgId, format: 'ndjson', from: new Date(at(10)), to: new Date(at(20)) }, out));
       expect(ranged.result.entries).toBe(10);
     });
 
@@ -520,7 +540,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         },
       });
       slow.on('drain', () => drains++);
-      const { entries } = await exportAudit(f.readStore.db, f.readStore.kind, { orgId: org.orgId, format: 'ndjson', pageSize: 10 }, slow);
+      const { entries } = await exportAudit(f.readStore.db, { orgId: org.orgId, format: 'ndjson', pageSize: 10 }, slow);
       expect(entries).toBe(64);
       expect(text.trimEnd().split('\n')).toHaveLength(64);
       expect(drains).toBeGreaterThanOrEqual(6);

@@ -1,7 +1,7 @@
 // The projection runner with both stores on PostgreSQL, as several gateway instances run it.
 
 import { openPostgresEventStore } from '../../src/eventstore/postgres.js';
-import { openReadStore } from '../../projections/read-store.js';
+import { openReadStore } from '../../projections/core/read-store.js';
 import { PG_URL, createTestSchema, describePg, pgReachable } from '../support/pg.js';
 import type { StreamActivityTables } from '../support/stream-activity.js';
 import { describeProjectionContract } from './projections.contract.js';

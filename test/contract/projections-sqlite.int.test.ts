@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
-import { openReadStore } from '../../projections/read-store.js';
+import { openReadStore } from '../../projections/core/read-store.js';
 import type { StreamActivityTables } from '../support/stream-activity.js';
 import { describeProjectionContract } from './projections.contract.js';
 

@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { START, type EventStore, type NewEvent, type RecordedEvent } from '../../src/eventstore/port.js';
-import type { ReadStore } from '../../projections/read-store.js';
-import { ProjectionRunner, ProjectionTimeoutError } from '../../projections/runner.js';
+import type { ReadStore } from '../../projections/core/read-store.js';
+import { ProjectionRunner, ProjectionTimeoutError } from '../../projections/core/runner.js';
 import { streamActivityProjection, type StreamActivityTables } from '../support/stream-activity.js';
 
 export interface ProjectionFixture {

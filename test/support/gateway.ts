@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/platform/config.js';
 import type { InitializedOrg } from '../../src/commands/keyledger.js';
 import { buildApp, type App } from '../../src/gateway/app.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 import type { JsonValue, RecordedEvent } from '../../src/eventstore/port.js';
 import { createTestSchema, PG_URL } from './pg.js';
 

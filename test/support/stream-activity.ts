@@ -4,7 +4,7 @@
 
 import { sql, type Transaction } from 'kysely';
 import type { RecordedEvent } from '../../src/eventstore/port.js';
-import type { CheckpointTables, Projection, ProjectionMigration } from '../../projections/projection.js';
+import type { CheckpointTables, Projection, ProjectionMigration } from '../../projections/core/projection.js';
 
 export interface StreamActivityTables extends CheckpointTables {
   stream_activity: {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redact } from '../../src/config.js';
+import { ConfigError, loadConfig, redact } from '../../src/platform/config.js';
 
 describe('configuration', () => {
   it('runs on a bare machine: SQLite events and read models in one file, 127.0.0.1:4000', () => {

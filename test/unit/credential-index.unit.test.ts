@@ -10,7 +10,7 @@ import { openSqliteEventStore } from '../../src/eventstore/sqlite.js';
 import type { EventStore, Subscription } from '../../src/eventstore/port.js';
 import { CredentialIndex } from '../../projections/credentials/credential-index.js';
 import { digestSecret, issueSecret } from '../../src/domain/secrets.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/platform/logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-index-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,10 +7,10 @@ import { verifyAuditChain } from '../../../projections/audit/integrity.js';
 import { auditLogPage, type AuditEntryRow, type AuditLogFilter as AuditLogFilterQuery } from '../../../projections/audit/queries.js';
 import { notFound } from '../../domain/errors.js';
 import { EVENT_SUBJECT, isKeyledgerEventType } from '../../domain/events.js';
-import { actorOf } from '../actor.js';
-import { builder } from '../builder.js';
-import { CREDENTIAL_TYPENAME, globalId, PRINCIPAL_TYPENAME, tryDecodeCredential } from '../ids.js';
-import { parseList } from '../lists.js';
+import { actorOf } from '../core/actor.js';
+import { builder } from '../core/builder.js';
+import { CREDENTIAL_TYPENAME, globalId, PRINCIPAL_TYPENAME, tryDecodeCredential } from '../core/ids.js';
+import { parseList } from '../core/lists.js';
 import { Principal, principalIdArg } from './principals.js';
 
 const AuditEntryKindEnum = builder.enumType('AuditEntryKind', {
@@ -167,6 +167,7 @@ builder.queryFields((t) => ({
       from: t.arg({ type: 'DateTime', required: false }),
       to: t.arg({ type: 'DateTime', required: false }),
     },
-    resolve: (_parent, args, context) => verifyAuditChain(context.readDb, actorOf(context).orgId, { ...(args.from ? { from: args.from } : {}), ...(args.to ? { to: args.to } : {}) }),
+    resolve: (_parent, args, context) =>
+      verifyAuditChain(context.readDb, actorOf(context).orgId, { ...(args.from ? { from: args.from } : {}), ...(args.to ? { to: args.to } : {}) }),
   }),
 }));

@@ -4,10 +4,10 @@
 import { activeCredentialCounts, REPORT_LIST_LIMIT, reportList, revocationsByReason, type ReportCredential, type ReportList } from '../../../projections/credentials/report.js';
 import { DomainError } from '../../domain/errors.js';
 import { CREDENTIAL_KINDS, type RevocationReason } from '../../domain/events.js';
-import { actorOf } from '../actor.js';
-import { builder } from '../builder.js';
-import { CREDENTIAL_TYPENAME, globalId } from '../ids.js';
-import { parseList } from '../lists.js';
+import { actorOf } from '../core/actor.js';
+import { builder } from '../core/builder.js';
+import { CREDENTIAL_TYPENAME, globalId } from '../core/ids.js';
+import { parseList } from '../core/lists.js';
 import { RevocationReasonEnum } from './credentials.js';
 import { Principal } from './principals.js';
 

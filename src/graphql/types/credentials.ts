@@ -3,18 +3,18 @@
 
 import { credentialsByIds, listCredentials, type CredentialFilter as CredentialFilterQuery } from '../../../projections/credentials/queries.js';
 import type { CredentialsTable } from '../../../projections/credentials/tables.js';
-import type { ListOrder } from '../../../projections/pagination.js';
+import type { ListOrder } from '../../../projections/core/pagination.js';
 import type { PrincipalsTable } from '../../../projections/principals/tables.js';
 import { lastUsedByIds } from '../../../projections/usage/queries.js';
 import { credentialStatus } from '../../domain/credential.js';
 import type { CredentialKind } from '../../domain/events.js';
 import { effectivePermissions, isPermission } from '../../domain/permissions.js';
 import { applicationKeyReadScope } from '../../domain/principal.js';
-import { actorOf } from '../actor.js';
-import { builder } from '../builder.js';
-import type { GraphQLContext } from '../context.js';
-import { decodeId } from '../ids.js';
-import { parseList } from '../lists.js';
+import { actorOf } from '../core/actor.js';
+import { builder } from '../core/builder.js';
+import type { GraphQLContext } from '../core/context.js';
+import { decodeId } from '../core/ids.js';
+import { parseList } from '../core/lists.js';
 import { Order, Principal, principalIdArg } from './principals.js';
 
 export const CredentialStatusEnum = builder.enumType('CredentialStatus', {
@@ -174,7 +174,15 @@ builder.queryFields((t) => ({
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
     resolve: (_parent, args, context) => {
       const actor = actorOf(context);
-      return listCredentials(context.readDb, { orgId: actor.orgId, kind: 'APPLICATION_KEY', readScope: applicationKeyReadScope(actor), filter: filterOf(args.filter), order: orderOf(args.orderBy), page: args, now: context.now });
+      return listCredentials(context.readDb, {
+        orgId: actor.orgId,
+        kind: 'APPLICATION_KEY',
+        readScope: applicationKeyReadScope(actor),
+        filter: filterOf(args.filter),
+        order: orderOf(args.orderBy),
+        page: args,
+        now: context.now,
+      });
     },
   }),
   clientTokens: t.connection({
@@ -184,7 +192,14 @@ builder.queryFields((t) => ({
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
     resolve: (_parent, args, context) => {
       const actor = actorOf(context);
-      return listCredentials(context.readDb, { orgId: actor.orgId, kind: 'CLIENT_TOKEN', filter: filterOf(args.filter), order: orderOf(args.orderBy), page: args, now: context.now });
+      return listCredentials(context.readDb, {
+        orgId: actor.orgId,
+        kind: 'CLIENT_TOKEN',
+        filter: filterOf(args.filter),
+        order: orderOf(args.orderBy),
+        page: args,
+        now: context.now,
+      });
     },
   }),
 }));

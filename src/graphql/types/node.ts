@@ -7,9 +7,9 @@ import type { PrincipalsTable } from '../../../projections/principals/tables.js'
 import { requirePermission } from '../../domain/actor.js';
 import { forbidden, notFound } from '../../domain/errors.js';
 import { mayReadApplicationKey } from '../../domain/principal.js';
-import { actorOf } from '../actor.js';
-import { builder } from '../builder.js';
-import { tryDecode } from '../ids.js';
+import { actorOf } from '../core/actor.js';
+import { builder } from '../core/builder.js';
+import { tryDecode } from '../core/ids.js';
 import { ApiKey, ApplicationKey, ClientToken } from './credentials.js';
 import { Organization } from './organization.js';
 import { Principal } from './principals.js';

@@ -4,8 +4,8 @@ import { PERMISSIONS, ROLE_NAMES, ROLES, type Role } from '../../domain/permissi
 import { activeApiKeyCount } from '../../../projections/credentials/queries.js';
 import { organizationsByIds } from '../../../projections/organizations/queries.js';
 import type { OrganizationsTable } from '../../../projections/organizations/tables.js';
-import { actorOf } from '../actor.js';
-import { builder } from '../builder.js';
+import { actorOf } from '../core/actor.js';
+import { builder } from '../core/builder.js';
 import { ApiKey, ApplicationKey } from './credentials.js';
 import { Principal, RoleEnum } from './principals.js';
 

@@ -4,9 +4,9 @@
 import { listPrincipals, principalsByIds } from '../../../projections/principals/queries.js';
 import type { PrincipalsTable } from '../../../projections/principals/tables.js';
 import { ROLES, type Role } from '../../domain/permissions.js';
-import { actorOf } from '../actor.js';
-import { builder } from '../builder.js';
-import { decodeId, PRINCIPAL_TYPENAME } from '../ids.js';
+import { actorOf } from '../core/actor.js';
+import { builder } from '../core/builder.js';
+import { decodeId, PRINCIPAL_TYPENAME } from '../core/ids.js';
 import { SortDirection } from './scalars.js';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -20,7 +20,6 @@ export const RoleEnum = builder.enumType('Role', {
 
 export const PrincipalKindEnum = builder.enumType('PrincipalKind', { values: ['USER', 'SERVICE_ACCOUNT'] as const });
 export const PrincipalStatusEnum = builder.enumType('PrincipalStatus', { values: ['ACTIVE', 'DISABLED'] as const });
-
 
 export const Principal = builder.loadableInterface('Principal', {
   description: 'Who acts: a user or a service account.',

@@ -1,7 +1,7 @@
 // Scalars and enums shared by the modules.
 
 import { GraphQLError, Kind } from 'graphql';
-import { builder } from '../builder.js';
+import { builder } from '../core/builder.js';
 
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 date and time, in UTC on output.',

@@ -5,9 +5,9 @@
 import type { PrincipalKind } from '../../domain/events.js';
 import type { Permission } from '../../domain/permissions.js';
 import { verify, type Recognized, type VerificationCode } from '../../domain/verification.js';
-import { builder } from '../builder.js';
-import { globalId, PRINCIPAL_TYPENAME } from '../ids.js';
-import { recognizing } from '../recognizing.js';
+import { builder } from '../core/builder.js';
+import { globalId, PRINCIPAL_TYPENAME } from '../core/ids.js';
+import { recognizing } from '../core/recognizing.js';
 
 const CredentialUsage = builder.enumType('CredentialUsage', {
   values: {

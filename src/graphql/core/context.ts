@@ -1,10 +1,10 @@
 // What every resolver gets: who is asking (or why nobody is), the use cases, the read store for
 // the projections' queries, and the credentials in memory.
 
-import type { ReadDb } from '../../projections/read-models.js';
-import type { RequestAudit } from '../audit/request-audit.js';
-import type { Keyledger } from '../commands/keyledger.js';
-import type { Authentication, CredentialLookup } from '../domain/verification.js';
+import type { ReadDb } from '../../../projections/read-models.js';
+import type { RequestAudit } from '../../audit/request-audit.js';
+import type { Keyledger } from '../../commands/keyledger.js';
+import type { Authentication, CredentialLookup } from '../../domain/verification.js';
 
 export interface GraphQLContext {
   readonly requestId: string;

@@ -3,8 +3,8 @@
 // credentials, 403 for a known credential lacking a permission (or an API key in a browser).
 
 import { GraphQLError } from 'graphql';
-import { DomainError, type DomainErrorCode } from '../domain/errors.js';
-import type { Fault } from '../domain/verification.js';
+import { DomainError, type DomainErrorCode } from '../../domain/errors.js';
+import type { Fault } from '../../domain/verification.js';
 
 const HTTP_STATUS: Partial<Record<DomainErrorCode, number>> = {
   UNAUTHENTICATED: 401,

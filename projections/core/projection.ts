@@ -2,7 +2,7 @@
 // dropped by its migrations) and a handler applied to each event inside the runner's transaction.
 
 import type { Kysely, Transaction } from 'kysely';
-import type { Position, RecordedEvent } from '../src/eventstore/port.js';
+import type { Position, RecordedEvent } from '../../src/eventstore/port.js';
 
 export interface ProjectionMigration {
   up(db: Kysely<unknown>): Promise<void>;
@@ -35,10 +35,7 @@ interface ProjectionDefinition<E extends ProjectableEvent> {
  * it only the types it `handles`.
  */
 export type Projection<DB, E extends ProjectableEvent = RecordedEvent> = ProjectionDefinition<E> &
-  (
-    | { handle(event: E, tx: Transaction<DB>): Promise<void>; handleBatch?: never }
-    | { handleBatch(events: readonly E[], tx: Transaction<DB>): Promise<void>; handle?: never }
-  );
+  ({ handle(event: E, tx: Transaction<DB>): Promise<void>; handleBatch?: never } | { handleBatch(events: readonly E[], tx: Transaction<DB>): Promise<void>; handle?: never });
 
 /** The runner's own table, present in every read store. */
 export interface CheckpointTables {

@@ -1,6 +1,6 @@
 // The authenticated actor of a resolver (its field's auth scopes guarantee there is one).
 
-import type { PrincipalActor } from '../domain/actor.js';
+import type { PrincipalActor } from '../../domain/actor.js';
 import type { GraphQLContext } from './context.js';
 import { authenticationError } from './errors.js';
 

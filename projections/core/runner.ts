@@ -3,10 +3,10 @@
 // that a crash at any point neither repeats nor loses an event.
 
 import { Migrator, type Kysely, type Migration, type Transaction } from 'kysely';
-import type { EventStore, Position, RecordedEvent, Subscription } from '../src/eventstore/port.js';
-import { START } from '../src/eventstore/port.js';
-import type { Logger } from '../src/logger.js';
-import { silentLogger } from '../src/logger.js';
+import type { EventStore, Position, RecordedEvent, Subscription } from '../../src/eventstore/port.js';
+import { START } from '../../src/eventstore/port.js';
+import type { Logger } from '../../src/platform/logger.js';
+import { silentLogger } from '../../src/platform/logger.js';
 import type { CheckpointTables, ProjectableEvent, Projection } from './projection.js';
 import type { ReadStore } from './read-store.js';
 

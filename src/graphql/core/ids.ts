@@ -2,8 +2,8 @@
 // another type, is refused as NOT_FOUND, like a foreign one (R20).
 
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
-import { notFound } from '../domain/errors.js';
-import { CREDENTIAL_KINDS, type CredentialKind, type PrincipalKind } from '../domain/events.js';
+import { notFound } from '../../domain/errors.js';
+import { CREDENTIAL_KINDS, type CredentialKind, type PrincipalKind } from '../../domain/events.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

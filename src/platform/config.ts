@@ -2,12 +2,14 @@
 // validated once, at start, with a message that says what is wrong and what would be right.
 
 import { z } from 'zod';
-import type { ReadStoreLocation } from '../projections/read-store.js';
 
 export type EventStoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
   | { readonly kind: 'postgres'; readonly url: string; readonly schema: string }
   | { readonly kind: 'kurrentdb'; readonly connectionString: string };
+
+/** Where the read models live: a SQLite file, or a schema of a PostgreSQL database. */
+export type ReadStoreLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly schema: string };
 
 export interface Config {
   readonly eventStore: EventStoreLocation;

@@ -4,9 +4,9 @@ import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
-import type { Permission } from '../domain/permissions.js';
+import type { Permission } from '../../domain/permissions.js';
 import type { GraphQLContext } from './context.js';
-import { DomainError } from '../domain/errors.js';
+import { DomainError } from '../../domain/errors.js';
 import { authenticationError } from './errors.js';
 
 export const builder = new SchemaBuilder<{

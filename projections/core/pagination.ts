@@ -3,7 +3,7 @@
 // indexed query however deep it is, plus one count when `totalCount` is asked for.
 
 import { sql, type SelectQueryBuilder } from 'kysely';
-import { DomainError } from '../src/domain/errors.js';
+import { DomainError } from '../../src/domain/errors.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 100;
@@ -102,7 +102,13 @@ export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: S
   for (const key of keyset.keys) query = query.orderBy(sql`${sql.ref(key.column)} ${descending ? sql`desc` : sql`asc`}`);
   const rows = await query.limit(first + 1).execute();
   const nodes = rows.slice(0, first);
-  const edges = nodes.map((node) => ({ cursor: encodeCursor(keyset.tag, keyset.keys.map((key) => key.of(node))), node }));
+  const edges = nodes.map((node) => ({
+    cursor: encodeCursor(
+      keyset.tag,
+      keyset.keys.map((key) => key.of(node)),
+    ),
+    node,
+  }));
   return {
     edges,
     pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: after !== null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },

@@ -2,7 +2,7 @@
 // they recognised; this wrapper hands it to the request's audit record, so that a request
 // without credential headers of its own is attributed to the credentials it verified (R22).
 
-import type { Recognized } from '../domain/verification.js';
+import type { Recognized } from '../../domain/verification.js';
 import type { GraphQLContext } from './context.js';
 
 export interface Recognition {

@@ -3,9 +3,8 @@
 
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
 import pg from 'pg';
-import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../src/sqlite/database.js';
-
-export type ReadStoreLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly schema: string };
+import type { ReadStoreLocation } from '../../src/platform/config.js';
+import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../../src/sqlite/database.js';
 
 export interface ReadStore<DB> {
   readonly kind: ReadStoreLocation['kind'];
