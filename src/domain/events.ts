@@ -9,6 +9,9 @@ import type { RequestEvent } from './requests.js';
 
 export type CredentialKind = 'API_KEY' | 'APPLICATION_KEY' | 'CLIENT_TOKEN';
 export const CREDENTIAL_KINDS = ['API_KEY', 'APPLICATION_KEY', 'CLIENT_TOKEN'] as const satisfies readonly CredentialKind[];
+/** Compiles only while CREDENTIAL_KINDS lists every kind. */
+const everyKindListed: [Exclude<CredentialKind, (typeof CREDENTIAL_KINDS)[number]>] extends [never] ? true : false = true;
+void everyKindListed;
 
 export type PrincipalKind = 'USER' | 'SERVICE_ACCOUNT';
 
