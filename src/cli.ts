@@ -323,7 +323,7 @@ Configuration (environment):
 async function main(argv: readonly string[]): Promise<number> {
   const program = buildCli();
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -343,6 +343,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`keyledger: ${error instanceof Error ? error.message : 'failed'}`);
+    process.exitCode = EXIT_FAILED;
+  },
+);

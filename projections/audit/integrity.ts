@@ -12,7 +12,7 @@ import type { AuditTables, AuditLogTable } from './tables.js';
  * - `gap`: org_seq does not follow on from the previous entry (entries are missing before it,
  *   or, at the end of the chain, after it).
  */
-export type ChainBreakReason = 'hash mismatch' | 'broken link' | 'gap';
+type ChainBreakReason = 'hash mismatch' | 'broken link' | 'gap';
 
 export interface ChainBreak {
   readonly seq: number;

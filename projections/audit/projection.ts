@@ -165,7 +165,7 @@ function insertSizes(total: number): number[] {
 async function insertEntries(tx: Transaction<AuditTables>, dialect: ReadStoreDialect, entries: readonly Entry[]): Promise<void> {
   let offset = 0;
   for (const size of insertSizes(entries.length)) {
-    const parameters: unknown[] = new Array(size * AUDIT_LOG_COLUMNS.length);
+    const parameters: unknown[] = Array.from({ length: size * AUDIT_LOG_COLUMNS.length });
     let p = 0;
     for (let i = offset; i < offset + size; i++) for (const column of AUDIT_LOG_COLUMNS) parameters[p++] = entries[i]![column];
     await tx.executeQuery(CompiledQuery.raw(insertStatement(dialect, size), parameters));

@@ -46,7 +46,7 @@ export interface AuditLogTable {
 }
 
 /** The head of each organization's audit chain: where its next entry links to. Owned by the audit projection. */
-export interface AuditChainHeadsTable {
+interface AuditChainHeadsTable {
   org_id: string;
   last_org_seq: ColumnType<number | string, number, number>;
   last_hash: string;

@@ -5,10 +5,10 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { DomainError } from '../../src/domain/errors.js';
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 100;
 
-export type Direction = 'ASC' | 'DESC';
+type Direction = 'ASC' | 'DESC';
 
 export interface Connection<Node> {
   readonly edges: { cursor: string; node: Node }[];
@@ -22,7 +22,7 @@ export interface PageArgs {
   readonly after?: string | null;
 }
 
-export interface SortKey<Row> {
+interface SortKey<Row> {
   readonly column: string;
   readonly kind: 'text' | 'integer';
   readonly of: (row: Row) => string | number;
@@ -36,7 +36,7 @@ export interface Keyset<Row> {
   readonly keys: readonly SortKey<Row>[];
 }
 
-export type OrderField = 'NAME' | 'CREATED_AT';
+type OrderField = 'NAME' | 'CREATED_AT';
 
 export interface ListOrder {
   readonly field: OrderField;
@@ -79,14 +79,14 @@ function decodeCursor<Row>(raw: string, keyset: Keyset<Row>): (string | number)[
 }
 
 /** `first`, checked: from 0 to MAX_PAGE_SIZE (default DEFAULT_PAGE_SIZE). */
-export function pageSize(first: number | null | undefined): number {
+function pageSize(first: number | null | undefined): number {
   const size = first ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 0 || size > MAX_PAGE_SIZE) throw new DomainError('BAD_USER_INPUT', `first must be from 0 to ${MAX_PAGE_SIZE}`, 'first');
   return size;
 }
 
 /** A thunk run at most once, however many times a document selects the field. */
-export function once<T>(make: () => Promise<T>): () => Promise<T> {
+function once<T>(make: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => (made ??= make());
 }

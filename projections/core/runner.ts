@@ -33,7 +33,7 @@ export class ProjectionTimeoutError extends Error {
   readonly code = 'PROJECTION_TIMEOUT';
 }
 
-export const LAG_COUNT_CAP = 1_000_000;
+const LAG_COUNT_CAP = 1_000_000;
 
 /**
  * Under a flood (a batch this large), a feed waits this long before reading on, so that its
@@ -149,7 +149,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
     const { error, results } = await this.#readStore.writeLock.run(() => migrator.migrateToLatest());
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-      throw new Error(`read-store migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(`read-store migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, { cause: error });
     }
     for (const r of results ?? []) this.#logger.info({ migration: r.migrationName }, 'read store migrated');
   }

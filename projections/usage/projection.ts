@@ -10,7 +10,7 @@ import type { Projection } from '../core/projection.js';
 import type { UsageTables } from './tables.js';
 
 /** `2026-11-22T10:15:42.123Z` → `2026-11-22T10:15:00.000Z`. */
-export function toMinute(iso: string): string {
+function toMinute(iso: string): string {
   return `${iso.slice(0, 16)}:00.000Z`;
 }
 

@@ -1,7 +1,7 @@
 // The `credential_usage` read model's table.
 
 /** When a credential was last used, to the minute (from request events; written once a minute at most). */
-export interface CredentialUsageTable {
+interface CredentialUsageTable {
   credential_id: string;
   org_id: string;
   last_used_at: string;

@@ -9,7 +9,7 @@ import { AUDIT_LOG_COLUMNS } from '../../projections/audit/projection.js';
 import { auditEntryPages, type AuditEntryRow } from '../../projections/audit/queries.js';
 import type { AuditTables } from '../../projections/audit/tables.js';
 
-export type AuditExportFormat = 'csv' | 'ndjson';
+type AuditExportFormat = 'csv' | 'ndjson';
 
 export interface AuditExportOptions {
   readonly orgId: string;
@@ -23,7 +23,7 @@ export interface AuditExportOptions {
 }
 
 /** The columns, in the order of the table (and of the CSV header). */
-export const AUDIT_EXPORT_COLUMNS = AUDIT_LOG_COLUMNS;
+const AUDIT_EXPORT_COLUMNS = AUDIT_LOG_COLUMNS;
 
 type Row = AuditEntryRow;
 type Value = string | number | null;
@@ -37,7 +37,7 @@ function values(row: Row): Value[] {
  * doubled; records end in CRLF. (No CSV library is installed; this is all the writing needs.)
  * Null is an empty field.
  */
-export function csvField(value: Value): string {
+function csvField(value: Value): string {
   if (value === null) return '';
   const text = String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;

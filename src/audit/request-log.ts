@@ -41,7 +41,7 @@ export class RequestLog {
       queue = { waiting: [], flushing: null };
       this.#streams.set(stream, queue);
     }
-    const done = new Promise<void>((resolve, reject) => queue!.waiting.push({ id: randomUUID(), entry, resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => queue.waiting.push({ id: randomUUID(), entry, resolve, reject }));
     if (!queue.flushing) queue.flushing = this.#flush(stream, queue);
     return done;
   }
@@ -49,7 +49,7 @@ export class RequestLog {
   /** Waits for every entry recorded so far, then refuses new ones. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#streams.values()].map((q) => q.flushing));
+    await Promise.all([...this.#streams.values()].flatMap((q) => (q.flushing ? [q.flushing] : [])));
   }
 
   async #flush(stream: string, queue: StreamQueue): Promise<void> {

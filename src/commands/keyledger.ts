@@ -35,7 +35,7 @@ export interface InitializedOrg {
  * A user's id follows from its org and email, so that "one user per email in an org" is decided
  * by the principal stream itself (appended with no_stream), without a cross-stream lookup.
  */
-export function userPrincipalId(orgId: string, email: string): string {
+function userPrincipalId(orgId: string, email: string): string {
   return uuidv5(parseEmail(email), orgId);
 }
 

@@ -78,7 +78,7 @@ export function credentialChange(event: CredentialEvent): CredentialChange {
 }
 
 /** A principal as it was created. */
-export interface NewPrincipal {
+interface NewPrincipal {
   readonly id: string;
   readonly orgId: string;
   readonly kind: PrincipalKind;

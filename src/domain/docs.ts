@@ -4,7 +4,7 @@
 import { PERMISSIONS, ROLE_NAMES, ROLES } from './permissions.js';
 import type { DomainErrorCode } from './errors.js';
 
-export function permissionsTable(): string {
+function permissionsTable(): string {
   const header = `| permission | allows | ${ROLE_NAMES.join(' | ')} |`;
   const rule = `| --- | --- | ${ROLE_NAMES.map(() => ':---:').join(' | ')} |`;
   const rows = PERMISSIONS.map(
@@ -13,7 +13,7 @@ export function permissionsTable(): string {
   return [header, rule, ...rows].join('\n');
 }
 
-export const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | 'GRAPHQL_VALIDATION_FAILED' | 'AUDIT_UNAVAILABLE', { http: number; meaning: string }>> = {
+const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | 'GRAPHQL_VALIDATION_FAILED' | 'AUDIT_UNAVAILABLE', { http: number; meaning: string }>> = {
   UNAUTHENTICATED: {
     http: 401,
     meaning: 'No credentials, unknown or revoked ones, an API key without an application key (R4), a client token (R11), a disabled owner (R14), keys of two organizations.',
@@ -36,7 +36,7 @@ export const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERR
   INTERNAL_SERVER_ERROR: { http: 500, meaning: 'An unexpected failure; the message is masked and the log has the request id.' },
 };
 
-export function errorCodesTable(): string {
+function errorCodesTable(): string {
   return ['| code | HTTP | meaning |', '| --- | --- | --- |', ...Object.entries(ERROR_CODES).map(([code, e]) => `| \`${code}\` | ${e.http} | ${e.meaning} |`)].join('\n');
 }
 

@@ -3,7 +3,7 @@
 
 import { DomainError } from './errors.js';
 
-export const MAX_NAME_LENGTH = 200;
+const MAX_NAME_LENGTH = 200;
 
 export interface Name {
   /** The name as shown: trimmed. */
@@ -20,7 +20,7 @@ export function nameKey(name: string): string {
 export function parseName(raw: string, field = 'name'): Name {
   const display = raw.trim();
   if (display.length === 0) throw new DomainError('BLANK_NAME', `${field} cannot be blank`, field);
-  if ([...display].length > MAX_NAME_LENGTH) throw new DomainError('BAD_USER_INPUT', `${field} must be at most ${MAX_NAME_LENGTH} characters`, field);
+  if (Array.from(display).length > MAX_NAME_LENGTH) throw new DomainError('BAD_USER_INPUT', `${field} must be at most ${MAX_NAME_LENGTH} characters`, field);
   if (/\p{Cc}/u.test(display)) throw new DomainError('BAD_USER_INPUT', `${field} cannot contain control characters`, field);
   return { display, key: nameKey(display) };
 }

@@ -8,9 +8,9 @@ import { credentialChange, type CredentialChange } from './credential.js';
 import type { OrganizationEvent } from './events.js';
 import { parseName } from './names.js';
 
-export const DEFAULT_API_KEY_LIMIT = 50;
-export const MAX_API_KEY_LIMIT = 10_000;
-export const MAX_ALLOWED_ORIGINS = 50;
+const DEFAULT_API_KEY_LIMIT = 50;
+const MAX_API_KEY_LIMIT = 10_000;
+const MAX_ALLOWED_ORIGINS = 50;
 
 interface OrgCredential {
   readonly id: string;
@@ -116,7 +116,7 @@ function requireActive(map: ReadonlyMap<string, OrgCredential>, id: string, what
   return credential;
 }
 
-export function parseApiKeyLimit(limit: number): number {
+function parseApiKeyLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_API_KEY_LIMIT) {
     throw new DomainError('BAD_USER_INPUT', `the API-key limit must be a whole number from 1 to ${MAX_API_KEY_LIMIT}`, 'apiKeyLimit');
   }
@@ -124,7 +124,7 @@ export function parseApiKeyLimit(limit: number): number {
 }
 
 /** Origins as browsers send them: scheme, host and port, nothing else. */
-export function parseAllowedOrigins(origins: readonly string[]): string[] {
+function parseAllowedOrigins(origins: readonly string[]): string[] {
   if (origins.length > MAX_ALLOWED_ORIGINS) throw new DomainError('BAD_USER_INPUT', `at most ${MAX_ALLOWED_ORIGINS} allowed origins`, 'allowedOrigins');
   const parsed = origins.map((raw) => {
     let url: URL;

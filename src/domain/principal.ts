@@ -97,7 +97,7 @@ export type PrincipalCommand =
   | { type: 'RenameApplicationKey'; keyId: string; name: string }
   | { type: 'RevokeApplicationKey'; keyId: string };
 
-export const MAX_EMAIL_LENGTH = 254;
+const MAX_EMAIL_LENGTH = 254;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export function parseEmail(raw: string): string {
@@ -108,13 +108,13 @@ export function parseEmail(raw: string): string {
   return email;
 }
 
-export function parseRole(raw: string): Role {
+function parseRole(raw: string): Role {
   if (!isRole(raw)) throw new DomainError('BAD_USER_INPUT', `${JSON.stringify(raw)} is not a role; roles are admin, standard and read_only`, 'role');
   return raw;
 }
 
 /** R7: a scope list is non-empty, without duplicates, of known (case-sensitive) scopes. */
-export function parseScopes(scopes: readonly string[] | null): Permission[] | null {
+function parseScopes(scopes: readonly string[] | null): Permission[] | null {
   if (scopes === null) return null;
   if (scopes.length === 0) throw new DomainError('INVALID_SCOPE', 'a scope list cannot be empty; pass null for an unscoped key', 'scopes');
   const seen = new Set<string>();
@@ -130,7 +130,7 @@ export function parseScopes(scopes: readonly string[] | null): Permission[] | nu
 export const APPLICATION_KEY_PERMISSIONS: readonly Permission[] = ['user_app_keys', 'org_app_keys_write', 'service_account_write'];
 
 /** R8: who may create, scope, rename or revoke a principal's application keys. */
-export function requireKeyManagement(actor: Actor, owner: { principalId: string; kind: PrincipalKind }): void {
+function requireKeyManagement(actor: Actor, owner: { principalId: string; kind: PrincipalKind }): void {
   if (actor.kind === 'operator') return;
   const own = actor.principalId === owner.principalId;
   const allowed =
@@ -167,26 +167,25 @@ function requireFreeKeyName(principal: ExistingPrincipal, nameKey: string, excep
 }
 
 export function decidePrincipal(command: PrincipalCommand, state: PrincipalState, actor: Actor): PrincipalEvent[] {
-  switch (command.type) {
-    case 'InviteUser': {
-      requirePermission(actor, 'user_access_manage');
-      requireSameOrg(actor, command.orgId, 'organization');
-      const email = parseEmail(command.email);
-      const name = parseName(command.name);
-      const role = parseRole(command.role);
-      requireGrantable(actor, rolePermissions(role), `the ${role} role's permissions when`);
-      if (state.exists) throw new DomainError('EMAIL_TAKEN', 'a user with this email is already in the organization', 'email');
-      return [{ type: 'UserInvited', data: { principalId: command.principalId, orgId: command.orgId, email, name: name.display, role } }];
-    }
-    case 'CreateServiceAccount': {
-      requirePermission(actor, 'service_account_write');
-      requireSameOrg(actor, command.orgId, 'organization');
-      const name = parseName(command.name);
-      const role = parseRole(command.role);
-      requireGrantable(actor, rolePermissions(role), `the ${role} role's permissions when`);
-      if (state.exists) throw new DomainError('CONFLICT', 'this principal exists already');
-      return [{ type: 'ServiceAccountCreated', data: { principalId: command.principalId, orgId: command.orgId, name: name.display, role } }];
-    }
+  // Creations decide on an empty stream; every other command on an existing principal.
+  if (command.type === 'InviteUser') {
+    requirePermission(actor, 'user_access_manage');
+    requireSameOrg(actor, command.orgId, 'organization');
+    const email = parseEmail(command.email);
+    const name = parseName(command.name);
+    const role = parseRole(command.role);
+    requireGrantable(actor, rolePermissions(role), `the ${role} role's permissions when`);
+    if (state.exists) throw new DomainError('EMAIL_TAKEN', 'a user with this email is already in the organization', 'email');
+    return [{ type: 'UserInvited', data: { principalId: command.principalId, orgId: command.orgId, email, name: name.display, role } }];
+  }
+  if (command.type === 'CreateServiceAccount') {
+    requirePermission(actor, 'service_account_write');
+    requireSameOrg(actor, command.orgId, 'organization');
+    const name = parseName(command.name);
+    const role = parseRole(command.role);
+    requireGrantable(actor, rolePermissions(role), `the ${role} role's permissions when`);
+    if (state.exists) throw new DomainError('CONFLICT', 'this principal exists already');
+    return [{ type: 'ServiceAccountCreated', data: { principalId: command.principalId, orgId: command.orgId, name: name.display, role } }];
   }
   // R20: a credential that lacks the permission whatever the target is FORBIDDEN before any lookup.
   if (command.type === 'ChangeRole') requirePermission(actor, 'user_access_manage');

@@ -48,7 +48,7 @@ export type VerificationCode =
   | 'ORIGIN_NOT_ALLOWED'
   | 'CLIENT_TOKEN_NOT_ALLOWED';
 
-export type Usage = 'AGENT_INTAKE' | 'BROWSER_INTAKE' | 'API';
+type Usage = 'AGENT_INTAKE' | 'BROWSER_INTAKE' | 'API';
 
 export interface VerificationInput {
   readonly usage: Usage;

@@ -164,11 +164,12 @@ export function mapKurrentError(err: unknown, context: { stream?: string; expect
     return new WrongExpectedRevisionError(stream, expected, actual);
   }
   if (isUnavailable(err)) {
-    const message = err instanceof Error && err.message ? err.message : String(field(err, 'type') ?? 'unknown failure');
+    const type = field(err, 'type');
+    const message = err instanceof Error && err.message ? err.message : typeof type === 'string' ? type : 'unknown failure';
     const where = context.stream === undefined ? '' : ` (stream ${context.stream})`;
     return new StoreUnavailableError(`KurrentDB unavailable${where}: ${message}`, { cause: err });
   }
-  return err instanceof Error ? err : new Error(String(err), { cause: err });
+  return err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err), { cause: err });
 }
 
 /**

@@ -15,9 +15,6 @@ export const START = '' as Position;
 export function comparePositions(a: Position, b: Position): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-export function maxPosition(a: Position, b: Position): Position {
-  return a >= b ? a : b;
-}
 
 /** The revision a writer expects a stream to be at. A number is the revision of its last event (0-based). */
 export type ExpectedRevision = 'no_stream' | 'any' | 'exists' | bigint;

@@ -96,7 +96,7 @@ export const sqliteEventsTable = (name: string): string => `
 /** How often to look for commits made by other processes on the same file. */
 const FOREIGN_COMMIT_POLL_MS = 200;
 
-export function sqlitePosition(globalPosition: number): Position {
+function sqlitePosition(globalPosition: number): Position {
   return globalPosition.toString(16).padStart(16, '0') as Position;
 }
 

@@ -6,8 +6,8 @@ import type { InitializedOrg, Keyledger } from '../commands/keyledger.js';
 import type { EventStore } from '../eventstore/port.js';
 import { START } from '../eventstore/port.js';
 
-export const BOOTSTRAP_ORG_NAME = 'My organization';
-export const BOOTSTRAP_ADMIN_EMAIL = 'admin@keyledger.local';
+const BOOTSTRAP_ORG_NAME = 'My organization';
+const BOOTSTRAP_ADMIN_EMAIL = 'admin@keyledger.local';
 
 export async function bootstrapIfEmpty(store: EventStore, keyledger: Keyledger): Promise<InitializedOrg | null> {
   if ((await store.headPosition()) !== START) return null;

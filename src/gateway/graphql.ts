@@ -58,12 +58,13 @@ function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerCon
         },
       };
     },
-    async onResponse({ serverContext, response, setResponse, fetchAPI }) {
+    async onResponse(payload) {
+      const { serverContext, response, fetchAPI } = payload;
       const audit = serverContext.audit;
       if (audit.operationType === 'http') audit.operationType = 'graphql';
       if (response.status >= 400 && audit.outcome === 'ALLOWED') audit.fail(`HTTP_${response.status}`);
       if ((await auditor.settle(audit, 'graphql')) !== 'UNAVAILABLE') return;
-      setResponse(
+      payload.setResponse(
         new fetchAPI.Response(
           JSON.stringify({ errors: [{ message: 'the audit log is unavailable; the request was not acknowledged', extensions: { code: 'AUDIT_UNAVAILABLE' } }] }),
           {

@@ -25,7 +25,7 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export const DEFAULT_EVENT_STORE = 'sqlite:./data/keyledger.db';
+const DEFAULT_EVENT_STORE = 'sqlite:./data/keyledger.db';
 const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** A PostgreSQL URL may carry `?schema=name`; it is ours, so it is taken off before pg sees the URL. */
@@ -53,7 +53,7 @@ export function redact(value: string): string {
   return value.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
 }
 
-export function parseEventStore(value: string, variable = 'KEYLEDGER_EVENT_STORE'): EventStoreLocation {
+function parseEventStore(value: string, variable = 'KEYLEDGER_EVENT_STORE'): EventStoreLocation {
   if (value.startsWith('sqlite:')) return { kind: 'sqlite', path: sqlitePath(variable, value) };
   if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', ...postgresLocation(variable, value, 'keyledger') };
   if (/^(kurrentdb|kurrent|kdb|esdb|eventstore)(\+discover)?:\/\//.test(value)) return { kind: 'kurrentdb', connectionString: value };
@@ -62,7 +62,7 @@ export function parseEventStore(value: string, variable = 'KEYLEDGER_EVENT_STORE
   );
 }
 
-export function parseReadStore(value: string | undefined, eventStore: EventStoreLocation): ReadStoreLocation {
+function parseReadStore(value: string | undefined, eventStore: EventStoreLocation): ReadStoreLocation {
   const variable = 'KEYLEDGER_READ_STORE';
   if (value === undefined || value === '') {
     // By default the read models live beside the events: same SQLite file, same PostgreSQL database.

@@ -30,7 +30,6 @@ export function decodeId(value: string, typenames: readonly string[], what: stri
 
 /** The GraphQL type of each kind of credential. */
 export const CREDENTIAL_TYPENAME = { API_KEY: 'ApiKey', APPLICATION_KEY: 'ApplicationKey', CLIENT_TOKEN: 'ClientToken' } as const satisfies Record<CredentialKind, string>;
-export type CredentialTypename = (typeof CREDENTIAL_TYPENAME)[CredentialKind];
 
 export const PRINCIPAL_TYPENAME = { USER: 'User', SERVICE_ACCOUNT: 'ServiceAccount' } as const satisfies Record<PrincipalKind, string>;
 

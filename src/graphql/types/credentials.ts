@@ -17,7 +17,7 @@ import { decodeId } from '../core/ids.js';
 import { parseList } from '../core/lists.js';
 import { Order, Principal, principalIdArg } from './principals.js';
 
-export const CredentialStatusEnum = builder.enumType('CredentialStatus', {
+const CredentialStatusEnum = builder.enumType('CredentialStatus', {
   values: {
     ACTIVE: { description: 'Authenticates.' },
     REVOKED: { description: 'Revoked: final.' },

@@ -1,6 +1,6 @@
 // The organization, the viewer (who is asking, through which keys), and the scope catalogue.
 
-import { PERMISSIONS, ROLE_NAMES, ROLES, type Role } from '../../domain/permissions.js';
+import { PERMISSIONS, ROLE_NAMES, ROLES } from '../../domain/permissions.js';
 import { activeApiKeyCount } from '../../../projections/credentials/queries.js';
 import { organizationsByIds } from '../../../projections/organizations/queries.js';
 import type { OrganizationsTable } from '../../../projections/organizations/tables.js';
@@ -56,7 +56,7 @@ const Scope = builder.objectRef<ScopeShape>('Scope').implement({
     roles: t.field({
       type: [RoleEnum],
       description: 'The built-in roles that hold it.',
-      resolve: (s) => ROLE_NAMES.filter((role) => (ROLES[role].permissions as readonly string[]).includes(s.id)) as Role[],
+      resolve: (s) => ROLE_NAMES.filter((role) => ROLES[role].permissions.some((permission) => permission === s.id)),
     }),
   }),
 });

@@ -3,7 +3,7 @@
 
 import { listPrincipals, principalsByIds } from '../../../projections/principals/queries.js';
 import type { PrincipalsTable } from '../../../projections/principals/tables.js';
-import { ROLES, type Role } from '../../domain/permissions.js';
+import { ROLES } from '../../domain/permissions.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import { decodeId, PRINCIPAL_TYPENAME } from '../core/ids.js';
@@ -12,14 +12,14 @@ import { SortDirection } from './scalars.js';
 export const RoleEnum = builder.enumType('Role', {
   description: 'A built-in role: a named set of permissions.',
   values: {
-    ADMIN: { value: 'admin' as Role, description: ROLES.admin.description },
-    STANDARD: { value: 'standard' as Role, description: ROLES.standard.description },
-    READ_ONLY: { value: 'read_only' as Role, description: ROLES.read_only.description },
+    ADMIN: { value: 'admin', description: ROLES.admin.description },
+    STANDARD: { value: 'standard', description: ROLES.standard.description },
+    READ_ONLY: { value: 'read_only', description: ROLES.read_only.description },
   },
 });
 
-export const PrincipalKindEnum = builder.enumType('PrincipalKind', { values: ['USER', 'SERVICE_ACCOUNT'] as const });
-export const PrincipalStatusEnum = builder.enumType('PrincipalStatus', { values: ['ACTIVE', 'DISABLED'] as const });
+const PrincipalKindEnum = builder.enumType('PrincipalKind', { values: ['USER', 'SERVICE_ACCOUNT'] as const });
+const PrincipalStatusEnum = builder.enumType('PrincipalStatus', { values: ['ACTIVE', 'DISABLED'] as const });
 
 export const Principal = builder.loadableInterface('Principal', {
   description: 'Who acts: a user or a service account.',
@@ -39,7 +39,7 @@ export const Principal = builder.loadableInterface('Principal', {
   }),
 });
 
-export const UserRef = builder.objectRef<PrincipalsTable>('User');
+const UserRef = builder.objectRef<PrincipalsTable>('User');
 builder.node(UserRef, {
   description: 'A person, identified by email.',
   interfaces: [Principal],
@@ -50,7 +50,7 @@ builder.node(UserRef, {
   }),
 });
 
-export const ServiceAccountRef = builder.objectRef<PrincipalsTable>('ServiceAccount');
+const ServiceAccountRef = builder.objectRef<PrincipalsTable>('ServiceAccount');
 builder.node(ServiceAccountRef, {
   description: 'A non-human identity: it has no login and acts through its application keys.',
   interfaces: [Principal],
@@ -75,7 +75,7 @@ const PrincipalFilter = builder.inputType('PrincipalFilter', {
   }),
 });
 
-export const OrderField = builder.enumType('OrderField', { values: ['NAME', 'CREATED_AT'] as const });
+const OrderField = builder.enumType('OrderField', { values: ['NAME', 'CREATED_AT'] as const });
 
 export const Order = builder.inputType('Order', {
   fields: (t) => ({
