@@ -18,7 +18,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT, sequence: { groupOrder: 0 } } },
+      // Pure modules, no mocks: one module graph for all of them loads the heavy clients (gRPC) once.
+      { extends: true, test: { name: 'unit', include: UNIT, isolate: false, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'keyledger', include: ['test/**/*.test.ts'], exclude: [...EXCLUSIVE, ...UNIT], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'postgres-exclusive', include: EXCLUSIVE, sequence: { groupOrder: 1 } } },
     ],

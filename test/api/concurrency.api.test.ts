@@ -103,7 +103,7 @@ function races(store: 'sqlite' | 'postgres'): void {
     const twin = await g.twin();
     try {
       const { result: answers, events } = await g.appendedBy(() =>
-        Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? g.call : twin.call)(CreateApiKeyDocument, { name: `twin racer ${i}` }, admin))),
+        Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? g : twin).call(CreateApiKeyDocument, { name: `twin racer ${i}` }, admin))),
       );
       expect(answers.filter((a) => a.errors === undefined)).toHaveLength(4);
       expect(answers.filter((a) => a.code === 'API_KEY_LIMIT')).toHaveLength(12);
@@ -135,5 +135,7 @@ function races(store: 'sqlite' | 'postgres'): void {
   });
 }
 
-describe('races on SQLite', () => races('sqlite'));
+describe('races on SQLite', () => {
+  races('sqlite');
+});
 describePg(pg, 'races on PostgreSQL', () => races('postgres'));

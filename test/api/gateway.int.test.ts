@@ -43,7 +43,7 @@ describe('gateway HTTP', () => {
     } finally {
       await app.stop();
     }
-    await expect(fetch(`${url}/health`)).rejects.toThrow();
+    await expect(fetch(`${url}/health`)).rejects.toThrow('fetch failed');
   });
 
   it('is not ready while a projection has failed', async () => {

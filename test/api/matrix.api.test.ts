@@ -132,7 +132,15 @@ function matrixGrant(mutation: Mutation): Grant | null {
     case 'createServiceAccount':
     case 'changeRole':
       return { role: MATRIX_ROLE };
-    default:
+    case 'createApiKey':
+    case 'renameApiKey':
+    case 'revokeApiKey':
+    case 'renameApplicationKey':
+    case 'revokeApplicationKey':
+    case 'createClientToken':
+    case 'renameClientToken':
+    case 'revokeClientToken':
+    case 'disablePrincipal':
       return null;
   }
 }

@@ -111,7 +111,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
     async function requests(entries: readonly RequestEntry[]): Promise<void> {
       for (const entry of entries) {
         const event = requestEvent(entry);
-        last = (await f.store.append(requestStream(entry.orgId), [{ id: randomUUID(), type: event.type, data: event.data as unknown as JsonValue }])).position;
+        last = (await f.store.append(requestStream(entry.orgId), [{ id: randomUUID(), type: event.type, data: event.data }])).position;
       }
     }
 
@@ -440,7 +440,7 @@ export function describeAuditProjectionContract(name: string, open: () => Promis
         return {
           id: randomUUID(),
           type: 'RequestAuthenticated',
-          data: entry as unknown as JsonValue,
+          data: entry,
           metadata: {},
           stream: requestStream(org.orgId),
           revision: BigInt(i),

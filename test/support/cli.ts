@@ -12,7 +12,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+function startCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },

@@ -7,7 +7,7 @@ import type { Actor, PrincipalActor } from '../../src/domain/actor.js';
 import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js';
 import { effectivePermissions, type Role } from '../../src/domain/permissions.js';
 
-export interface Outcome<Event> {
+interface Outcome<Event> {
   /** The command decides exactly these events (types and data, in order). */
   then(expected: readonly Event[]): void;
   /** The command is accepted and decides no event. */
@@ -30,6 +30,7 @@ export function decider<Command, Event, State>(
       when: (command, actor) => {
         const run = (): Event[] => decide(command, events.reduce(evolve, initial), actor);
         return {
+          // oxlint-disable-next-line unicorn/no-thenable -- the API asked for is given(events).when(command, actor).then(events); an Outcome is never awaited
           then: (expected) => expect(run()).toEqual(expected),
           thenNothing: () => expect(run()).toEqual([]),
           thenThrows: (code) => {

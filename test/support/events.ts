@@ -25,14 +25,14 @@ const org = (id: string) => uuidOf(id, ['Organization']);
 const principal = (id: string) => uuidOf(id, ['User', 'ServiceAccount']);
 const creator = (id: string | null) => (id === null ? null : principal(id));
 
-export const orgStream = (orgId: string) => `org-${org(orgId)}`;
-export const principalStream = (principalId: string) => `principal-${principal(principalId)}`;
+const orgStream = (orgId: string) => `org-${org(orgId)}`;
+const principalStream = (principalId: string) => `principal-${principal(principalId)}`;
 
 /** Roles as events spell them ('admin', 'standard', 'read_only'); the API's enum is upper case. */
-export const roleOf = (role: string) => role.toLowerCase();
+const roleOf = (role: string) => role.toLowerCase();
 
 /** What a created credential's event holds of its secret: a SHA-256 digest (64 hex) and the secret's last four characters. */
-export function secretTrace(secret: string): { digest: unknown; last4: string } {
+function secretTrace(secret: string): { digest: unknown; last4: string } {
   expect(secret, 'a secret as the API returns it').toMatch(/^klk_(api|app|pub)_[0-9A-Za-z]{38}$/);
   return { digest: expect.stringMatching(/^[0-9a-f]{64}$/), last4: secret.slice(-4) };
 }

@@ -3,10 +3,10 @@
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 export const PG_URL = process.env.KEYLEDGER_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const PG_REQUIRED = process.env.KEYLEDGER_REQUIRE_PG === '1';
+const PG_REQUIRED = process.env.KEYLEDGER_REQUIRE_PG === '1';
 
 let reachable: Promise<boolean> | undefined;
 
@@ -31,18 +31,18 @@ export function pgReachable(): Promise<boolean> {
  * top of the test file.
  */
 export function describePg(available: boolean, name: string, body: () => void): void {
-  if (available) {
-    describe(name, body);
-  } else if (PG_REQUIRED) {
+  if (!available && PG_REQUIRED) {
     describe(name, () => {
       it('needs PostgreSQL, which KEYLEDGER_REQUIRE_PG=1 makes mandatory', () => {
-        throw new Error(`PostgreSQL is not reachable at ${PG_URL} and KEYLEDGER_REQUIRE_PG=1`);
+        expect(available, `PostgreSQL is not reachable at ${PG_URL} and KEYLEDGER_REQUIRE_PG=1`).toBe(true);
       });
     });
-  } else {
-    console.warn(`SKIPPED (PostgreSQL not reachable at ${PG_URL}): ${name}`);
-    describe.skip(`${name} [skipped: PostgreSQL not reachable at ${PG_URL}]`, body);
+    return;
   }
+  if (!available) console.warn(`SKIPPED (PostgreSQL not reachable at ${PG_URL}): ${name}`);
+  describe.skipIf(!available)(available ? name : `${name} [skipped: PostgreSQL not reachable at ${PG_URL}]`, () => {
+    body();
+  });
 }
 
 /** A schema of its own for one test run, dropped at the end. */

@@ -3,7 +3,6 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import type { AllStreamSubscription } from '@kurrent/kurrentdb-client';
 import {
   ANY,
   AccessDeniedError,
@@ -371,7 +370,7 @@ function positionOf(n: number): Position {
 }
 
 function open(source: FakeSource, options: { after?: Position; batchSize?: number; deadlineMs?: number } = {}): Subscription {
-  return subscriptionFromKurrent(source as unknown as AllStreamSubscription, {
+  return subscriptionFromKurrent(source, {
     after: options.after ?? START,
     batchSize: options.batchSize ?? 1000,
     deadlineMs: options.deadlineMs ?? 5000,
