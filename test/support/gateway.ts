@@ -96,8 +96,20 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
     sqliteFile = join(dir, 'keyledger.db');
     env = { KEYLEDGER_EVENT_STORE: `sqlite:${sqliteFile}` };
   }
-  const app = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
-  const { url } = await app.start();
+  // A start that fails leaves nothing behind either: the schemas and files go with it.
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+  let app: App;
+  let url: string;
+  try {
+    app = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
+    cleanups.push(() => app.stop());
+    ({ url } = await app.start());
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
   const secrets = new Set<string>();
   const remember = (text: string) => {
     for (const match of text.matchAll(SECRET)) secrets.add(match[0]);
@@ -129,7 +141,14 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
     remember(created.applicationKey.secret);
     return { org: created, admin: { apiKey: created.apiKey.secret, applicationKey: created.applicationKey.secret } };
   }
-  const { org, admin } = await newOrg();
+  let first: Awaited<ReturnType<typeof newOrg>>;
+  try {
+    first = await newOrg();
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+  const { org, admin } = first;
 
   return {
     url,
