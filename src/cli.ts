@@ -2,6 +2,7 @@
 // keyledger's command line: run the gateway, and the operator's tasks on its stores.
 // Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
 
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, describeLocation, loadConfig, type Config } from './platform/config.js';
 import { openEventStore } from './eventstore/open.js';
@@ -20,6 +21,25 @@ const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 
 class UsageError extends Error {}
+
+/** The package's version: its package.json is beside src/ when run from source, two folders above dist/src/ when built. */
+function packageVersion(): string {
+  for (const candidate of ['../package.json', '../../package.json']) {
+    const url = new URL(candidate, import.meta.url);
+    if (!existsSync(url)) continue;
+    const parsed: unknown = JSON.parse(readFileSync(url, 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'name' in parsed && parsed.name === 'keyledger' && 'version' in parsed && typeof parsed.version === 'string') {
+      return parsed.version;
+    }
+  }
+  return 'unknown';
+}
+
+/** The read store must know the organization: a typo must not pass for an empty, intact log. */
+async function requireOrganization(runner: ProjectionRunner<ReadModels, Recorded<KeyledgerEvent>>, orgId: string): Promise<void> {
+  const { organizationById } = await import('../projections/organizations/queries.js');
+  if (!(await organizationById(runner.readStore.db, orgId))) throw new DomainError('NOT_FOUND', `no organization ${orgId} in ${describeLocation(config().readStore)}`);
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -109,6 +129,7 @@ function buildCli(): Command {
   const program = new Command()
     .name('keyledger')
     .description('keyledger: a GraphQL gateway for API keys, application keys and client tokens, with an append-only audit log.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride()
     .addHelpText(
@@ -118,7 +139,10 @@ Configuration (environment):
   KEYLEDGER_EVENT_STORE  sqlite:./data/keyledger.db (default), postgres://..., kurrentdb://...
   KEYLEDGER_READ_STORE   default: beside the events (same SQLite file or PostgreSQL database)
   HOST, PORT             where serve listens (default 127.0.0.1:4000)
-  LOG_LEVEL              fatal, error, warn, info (default), debug, trace, silent`,
+  LOG_LEVEL              fatal, error, warn, info (default), debug, trace, silent
+  KEYLEDGER_CORS_ORIGINS origins allowed cross-origin access to /graphql, comma-separated (default: none)
+  KEYLEDGER_GRAPHIQL     true (default) or false: serve GraphiQL at /graphql to a browser
+  KEYLEDGER_FIRST_RUN_KEYS_FILE  where a first run without a terminal writes the admin's keys (mode 0600)`,
     );
 
   program
@@ -276,7 +300,10 @@ Configuration (environment):
       const orgId = await orgUuid(options.org);
       const { verifyAuditChain } = await import('../projections/audit/integrity.js');
       const range = { ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) };
-      const result = await withRunner(logger, (runner) => verifyAuditChain(runner.readStore.db, orgId, range));
+      const result = await withRunner(logger, async (runner) => {
+        await requireOrganization(runner, orgId);
+        return verifyAuditChain(runner.readStore.db, orgId, range);
+      });
       if (options.json) console.log(JSON.stringify({ orgId, ...result }, null, 2));
       const broken = result.firstBroken;
       if (broken) {
@@ -295,7 +322,11 @@ Configuration (environment):
     .option('--from <time>', 'only the entries at or after this time (ISO-8601)', isoTime)
     .option('--to <time>', 'only the entries before this time (ISO-8601)', isoTime)
     .option('-o, --output <file>', 'write to this file (default: standard output)')
-    .action(async (options: { org: string; format: 'csv' | 'ndjson'; from?: Date; to?: Date; output?: string }) => {
+    .option(
+      '--raw',
+      "CSV: every field exactly as stored, for checking entries against their hashes (by default a field a spreadsheet would run as a formula gets a leading '); NDJSON is always exact",
+    )
+    .action(async (options: { org: string; format: 'csv' | 'ndjson'; from?: Date; to?: Date; output?: string; raw?: boolean }) => {
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const orgId = await orgUuid(options.org);
       const { exportAudit } = await import('./audit/export.js');
@@ -307,9 +338,14 @@ Configuration (environment):
         await EventEmitter.once(out, 'open'); // a path that cannot be written fails here, before the stores open
         out.on('error', () => undefined); // reported by `finished` below
       }
-      const { entries } = await withRunner(logger, (runner) =>
-        exportAudit(runner.readStore.db, { orgId, format: options.format, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) }, out),
-      );
+      const { entries } = await withRunner(logger, async (runner) => {
+        await requireOrganization(runner, orgId);
+        return exportAudit(
+          runner.readStore.db,
+          { orgId, format: options.format, raw: options.raw === true, ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) },
+          out,
+        );
+      });
       if (options.output !== undefined) {
         out.end();
         await finished(out);

@@ -8,6 +8,8 @@ import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '..
 
 export interface ReadStore<DB> {
   readonly kind: ReadStoreLocation['kind'];
+  /** PostgreSQL: the schema the read models live in (their migrations' tables too). */
+  readonly schema: string | null;
   readonly db: Kysely<DB>;
   /**
    * Every write transaction runs under this lock: for SQLite it is the file's in-process
@@ -24,12 +26,18 @@ export interface ReadStore<DB> {
  * Kysely's SQLite driver prepares every statement anew; projections run the same few
  * statements hundreds of thousands of times, so prepared statements are cached by SQL.
  * A statement still being iterated (a stream) is busy, so such a call gets a fresh one.
+ *
+ * A transaction begun under the file's write lock (`writing()`) begins IMMEDIATE: it takes
+ * SQLite's write lock at once, waiting for it (busy timeout) while another process (a CLI command
+ * beside the gateway) holds it. Begun DEFERRED, a transaction that reads (its checkpoint) and then
+ * writes fails at once with SQLITE_BUSY_SNAPSHOT when another process committed in between.
  */
-function cachingDatabase(db: SqliteDatabase): KyselySqliteDatabase {
+function cachingDatabase(db: SqliteDatabase, writing: () => boolean): KyselySqliteDatabase {
   const cache = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
   return {
     close: () => db.close(),
-    prepare(sqlText: string): SqliteStatement {
+    prepare(text: string): SqliteStatement {
+      const sqlText = text === 'begin' && writing() ? 'begin immediate' : text;
       let statement = cache.get(sqlText);
       if (statement === undefined || statement.busy) {
         statement = db.prepare(sqlText);
@@ -60,11 +68,13 @@ export async function openReadStore<DB>(location: ReadStoreLocation): Promise<Re
   };
   if (location.kind === 'sqlite') {
     const raw = openSqliteFile(location.path);
-    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingDatabase(raw) }), log });
+    const writeLock = writeLockFor(location.path);
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingDatabase(raw, () => writeLock.held) }), log });
     return {
       kind: 'sqlite',
+      schema: null,
       db,
-      writeLock: writeLockFor(location.path),
+      writeLock,
       statementCount: () => statements,
       close: () => db.destroy(),
     };
@@ -84,6 +94,7 @@ export async function openReadStore<DB>(location: ReadStoreLocation): Promise<Re
   });
   return {
     kind: 'postgres',
+    schema: location.schema,
     db,
     writeLock: new AsyncLock(),
     statementCount: () => statements,

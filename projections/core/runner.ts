@@ -7,6 +7,7 @@ import type { EventStore, Position, RecordedEvent, Subscription } from '../../sr
 import { START } from '../../src/eventstore/port.js';
 import type { Logger } from '../../src/platform/logger.js';
 import { silentLogger } from '../../src/platform/logger.js';
+import { isSqliteBusy } from '../../src/sqlite/database.js';
 import type { CheckpointTables, ProjectableEvent, Projection } from './projection.js';
 import type { ReadStore } from './read-store.js';
 
@@ -52,6 +53,8 @@ interface Feed {
   state: ProjectionState;
   position: Position;
   lastError?: string;
+  /** Waiting out another process's write lock (logged once, at warn, until a batch goes through). */
+  busy: boolean;
   subscription?: Subscription;
   loop?: Promise<void>;
   stopping: boolean;
@@ -115,7 +118,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
       if (!NAME.test(projection.name)) throw new Error(`projection name ${JSON.stringify(projection.name)} must match ${NAME}`);
       if (byName.has(projection.name)) throw new Error(`two projections are named ${projection.name}`);
       byName.set(projection.name, projection);
-      this.#feeds.set(projection.name, { state: 'stopped', position: START, stopping: false });
+      this.#feeds.set(projection.name, { state: 'stopped', position: START, stopping: false, busy: false });
     }
     this.#projections = byName;
   }
@@ -145,6 +148,9 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
       provider: { getMigrations: async () => migrations },
       // Projections are added over time, each with its own migrations: their names need not interleave in order.
       allowUnorderedMigrations: true,
+      // Without it, Kysely finds a migration table of any schema of the database (another
+      // deployment's, another application's) and then looks for it in its own: it must look in ours.
+      ...(this.#readStore.schema === null ? {} : { migrationTableSchema: this.#readStore.schema }),
     });
     const { error, results } = await this.#readStore.writeLock.run(() => migrator.migrateToLatest());
     if (error) {
@@ -397,13 +403,29 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
             }),
           );
           this.#notifyWaiters();
+          if (feed.busy) {
+            feed.busy = false;
+            this.#logger.info({ projection: name }, 'projection goes on: the store is no longer busy');
+          }
           if (page.length >= FLOOD_BATCH && !feed.stopping) await new Promise((resolve) => setTimeout(resolve, FLOOD_PAUSE_MS));
         }
       } catch (error) {
         if (feed.stopping) break;
-        feed.state = 'failed';
-        feed.lastError = error instanceof Error ? error.message : String(error);
-        this.#logger.error({ projection: name, err: error }, 'projection failed; retrying from its checkpoint');
+        if (isSqliteBusy(error)) {
+          // Another process (a CLI command beside the gateway) holds the file's write lock: a
+          // state to wait out, said once, not a failure to report at every retry.
+          if (!feed.busy)
+            this.#logger.warn(
+              { projection: name, reason: error instanceof Error ? error.message : String(error) },
+              "projection waits: another process holds the store's write lock; retrying",
+            );
+          else this.#logger.debug({ projection: name }, "projection still waits for the store's write lock");
+          feed.busy = true;
+        } else {
+          feed.state = 'failed';
+          feed.lastError = error instanceof Error ? error.message : String(error);
+          this.#logger.error({ projection: name, err: error }, 'projection failed; retrying from its checkpoint');
+        }
         await feed.subscription?.close().catch(() => undefined);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.#retryDelayMs);

@@ -45,6 +45,11 @@ export class CredentialIndex implements CredentialLookup {
     return this.#position;
   }
 
+  /** Credentials held (every kind and status), for /metrics. */
+  get size(): number {
+    return this.#byDigest.size;
+  }
+
   credential(digest: string): VerifiableCredential | undefined {
     return this.#byDigest.get(digest);
   }

@@ -9,6 +9,7 @@ import { digestSecret } from '../domain/secrets.js';
 import type { Recognized } from '../domain/verification.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
+import { redactSecrets } from '../platform/redact.js';
 import type { RequestLog } from './request-log.js';
 
 const MAX_USER_AGENT = 512;
@@ -26,13 +27,15 @@ export class RequestAudit {
   #unmatched: string[] = [];
   #outcome: RequestOutcome = 'ALLOWED';
   #errorCode: string | null = null;
+  #settlement: AuditSettlement | null = null;
 
   constructor(req: IncomingMessage, requestId: string, now: Date) {
     this.at = now.toISOString();
     this.requestId = requestId;
     this.clientIp = req.socket.remoteAddress ?? null;
     const ua = req.headers['user-agent'];
-    this.userAgent = typeof ua === 'string' ? ua.slice(0, MAX_USER_AGENT) : null;
+    // Bounded (R29), and a secret pasted into it never reaches the audit log (R27).
+    this.userAgent = typeof ua === 'string' ? redactSecrets(ua).slice(0, MAX_USER_AGENT) : null;
   }
 
   /**
@@ -80,6 +83,22 @@ export class RequestAudit {
 
   get outcome(): RequestOutcome {
     return this.#outcome;
+  }
+
+  /** The code of the refusal or failure that decided the outcome (null when allowed). */
+  get errorCode(): string | null {
+    return this.#errorCode;
+  }
+
+  /** How recording the entry ended, once `RequestAuditor.settle` ran (null before). */
+  get settlement(): AuditSettlement | null {
+    return this.#settlement;
+  }
+
+  /** For RequestAuditor.settle only. */
+  settled(settlement: AuditSettlement): AuditSettlement {
+    this.#settlement = settlement;
+    return settlement;
   }
 
   /** Digest prefixes of presented secrets that matched nothing (for the log). */
@@ -131,16 +150,16 @@ export class RequestAuditor {
     if (!entry) {
       if (audit.unmatched.length > 0) {
         this.#metrics.unrecognized(route);
-        this.#logger.info({ route, digestPrefixes: audit.unmatched }, 'request with credentials that match no known key');
+        this.#logger.info({ requestId: audit.requestId, route, digestPrefixes: audit.unmatched }, 'request with credentials that match no known key');
       }
-      return 'UNATTRIBUTED';
+      return audit.settled('UNATTRIBUTED');
     }
     try {
       await this.#log.record(entry);
-      return 'RECORDED';
+      return audit.settled('RECORDED');
     } catch (error) {
       this.#logger.error({ err: error, requestId: audit.requestId }, 'could not write the audit entry; the request is not acknowledged');
-      return 'UNAVAILABLE';
+      return audit.settled('UNAVAILABLE');
     }
   }
 

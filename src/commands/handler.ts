@@ -1,7 +1,8 @@
 // Command handling: read the stream, fold it, decide, append with the expected revision.
 // Commands on one stream run one after another in this process (a busy org does not thrash on
 // conflicts); a bounded retry covers conflicts with other instances. A command answers once
-// the local read models include its events (read-your-writes).
+// the local read models include its events (read-your-writes). Events are appended with every
+// secret-shaped string a client put in them redacted (R27): this is the one choke point.
 
 import { randomUUID } from 'node:crypto';
 import { WrongExpectedRevisionError } from '../eventstore/errors.js';
@@ -10,6 +11,7 @@ import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import type { KeyledgerEvent } from '../domain/events.js';
 import { eventMetadata, type Actor } from '../domain/actor.js';
 import { DomainError } from '../domain/errors.js';
+import { redactSecretsIn } from '../platform/redact.js';
 
 export interface DomainEvent {
   readonly type: string;
@@ -88,9 +90,11 @@ export class CommandHandler {
   ): Promise<CommandResult<Event>> {
     for (let attempt = 1; ; attempt++) {
       const folded = await this.#fold(aggregate, stream);
-      const events = aggregate.decide(command, folded.state, actor);
+      // A secret-shaped string a client put in a name, an email or an origin is stored redacted,
+      // and folded as stored (digests are hex: they never look like a secret).
+      const events = aggregate.decide(command, folded.state, actor).map((event) => redactSecretsIn(event));
       if (events.length === 0) return { events, position: null };
-      const metadata = eventMetadata(actor, requestId, this.#now());
+      const metadata = redactSecretsIn(eventMetadata(actor, requestId, this.#now()));
       try {
         const result = await this.#store.append(
           stream,

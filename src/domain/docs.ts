@@ -2,7 +2,7 @@
 // from what the checks enforce (a test compares them; `npm run docs` rewrites them).
 
 import { PERMISSIONS, ROLE_NAMES, ROLES } from './permissions.js';
-import type { DomainErrorCode } from './errors.js';
+import type { ErrorCode } from './errors.js';
 
 function permissionsTable(): string {
   const header = `| permission | allows | ${ROLE_NAMES.join(' | ')} |`;
@@ -13,7 +13,10 @@ function permissionsTable(): string {
   return [header, rule, ...rows].join('\n');
 }
 
-const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | 'GRAPHQL_VALIDATION_FAILED' | 'AUDIT_UNAVAILABLE', { http: number; meaning: string }>> = {
+/** A document that cannot run: 400 for clients that accept application/graphql-response+json, 200 for application/json only (spec section 7). */
+const DOCUMENT = ' Nothing ran. HTTP 400 for a client that accepts `application/graphql-response+json`, 200 with the error for one that accepts only `application/json`.';
+
+const ERROR_CODES: Readonly<Record<ErrorCode, { http: number; meaning: string }>> = {
   UNAUTHENTICATED: {
     http: 401,
     meaning: 'No credentials, unknown or revoked ones, an API key without an application key (R4), a client token (R11), a disabled owner (R14), keys of two organizations.',
@@ -21,7 +24,11 @@ const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | '
   API_KEY_IN_BROWSER: { http: 403, meaning: 'An API key sent from a browser page of another origin (R12): browsers use client tokens.' },
   FORBIDDEN: { http: 403, meaning: "The credential's effective permissions lack what the operation needs (R7, R8), or it grants a scope or role it does not hold (R9)." },
   NOT_FOUND: { http: 200, meaning: 'No such object in your organization: unknown, malformed, of another type, or of another organization (R20).' },
-  BAD_USER_INPUT: { http: 200, meaning: 'An argument is invalid; `extensions.field` names it.' },
+  BAD_USER_INPUT: {
+    http: 200,
+    meaning:
+      'An argument is invalid, over its bound or holds NUL or an unpaired surrogate (R29); `extensions.field` names it. Variables that do not fit their types are refused before anything runs, with HTTP 400 and the variable (`$name`) as the field.',
+  },
   BLANK_NAME: { http: 200, meaning: 'A name is empty or white space (R5).' },
   NAME_TAKEN: { http: 200, meaning: 'An active key of the same kind already has this name, compared trimmed and case-folded (R3).' },
   EMAIL_TAKEN: { http: 200, meaning: 'A user with this email is already in the organization.' },
@@ -31,9 +38,21 @@ const ERROR_CODES: Readonly<Record<DomainErrorCode | 'INTERNAL_SERVER_ERROR' | '
   ALREADY_REVOKED: { http: 200, meaning: 'The credential is revoked: that is final (R17).' },
   PRINCIPAL_DISABLED: { http: 200, meaning: 'The principal is disabled: it cannot get keys, change role or be disabled again (R14).' },
   CONFLICT: { http: 200, meaning: 'Too many concurrent changes to one object; retry.' },
-  GRAPHQL_VALIDATION_FAILED: { http: 400, meaning: 'The document does not match the schema (for example an unknown enum value).' },
+  GRAPHQL_PARSE_FAILED: { http: 400, meaning: `The document is not GraphQL (a syntax error).${DOCUMENT}` },
+  GRAPHQL_VALIDATION_FAILED: { http: 400, meaning: `The document does not match the schema (for example an unknown field or enum value).${DOCUMENT}` },
+  QUERY_TOO_COMPLEX: { http: 400, meaning: `The document is over a bound: tokens (1,000), directives (50), aliases (20), depth (12) or cost (20,000).${DOCUMENT}` },
+  BAD_REQUEST: {
+    http: 400,
+    meaning: 'The HTTP request is not a GraphQL request: a body or `variables` that are not JSON, no `query`, an unknown parameter, several operations and no `operationName`.',
+  },
+  METHOD_NOT_ALLOWED: { http: 405, meaning: '`/graphql` takes GET (queries only) and POST.' },
+  NOT_ACCEPTABLE: { http: 406, meaning: 'The `Accept` header allows neither `application/json` nor `application/graphql-response+json`.' },
+  REQUEST_TIMEOUT: { http: 408, meaning: 'The request did not arrive in time.' },
+  PAYLOAD_TOO_LARGE: { http: 413, meaning: 'The request body is over `KEYLEDGER_MAX_BODY_BYTES` (1 MiB by default, R29); it is not read further, nor echoed.' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, meaning: 'A POST body that is not `application/json` (or `application/graphql+json`, `application/graphql`, or form-encoded).' },
+  HEADERS_TOO_LARGE: { http: 431, meaning: 'The request headers are over the server’s bound (16 KiB).' },
   AUDIT_UNAVAILABLE: { http: 503, meaning: 'The audit entry could not be written, so the request is not acknowledged (R25); retry.' },
-  INTERNAL_SERVER_ERROR: { http: 500, meaning: 'An unexpected failure; the message is masked and the log has the request id.' },
+  INTERNAL_SERVER_ERROR: { http: 500, meaning: 'An unexpected failure of the server, never a client’s mistake (R28); the message is masked and the log has the request id.' },
 };
 
 function errorCodesTable(): string {

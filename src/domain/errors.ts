@@ -17,6 +17,28 @@ export type DomainErrorCode =
   | 'API_KEY_IN_BROWSER'
   | 'CONFLICT';
 
+/**
+ * Codes of requests refused before any resolver could run: the HTTP request or the document
+ * itself (R28, spec section 7), and the gateway's own failures. The GraphQL layer gives each its
+ * status (src/graphql/core/errors.ts); the README's table lists them with the DomainErrorCodes.
+ */
+export type RequestErrorCode =
+  | 'BAD_REQUEST'
+  | 'GRAPHQL_PARSE_FAILED'
+  | 'GRAPHQL_VALIDATION_FAILED'
+  | 'QUERY_TOO_COMPLEX'
+  | 'METHOD_NOT_ALLOWED'
+  | 'NOT_ACCEPTABLE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'HEADERS_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
+  | 'AUDIT_UNAVAILABLE'
+  | 'INTERNAL_SERVER_ERROR';
+
+/** Every code an error of keyledger's carries in `extensions.code`. */
+export type ErrorCode = DomainErrorCode | RequestErrorCode;
+
 export class DomainError extends Error {
   override readonly name = 'DomainError';
   constructor(

@@ -2,6 +2,7 @@
 // are the same name (trimmed, case-folded).
 
 import { DomainError } from './errors.js';
+import { requireCleanText } from './input.js';
 
 const MAX_NAME_LENGTH = 200;
 
@@ -20,7 +21,11 @@ export function nameKey(name: string): string {
 export function parseName(raw: string, field = 'name'): Name {
   const display = raw.trim();
   if (display.length === 0) throw new DomainError('BLANK_NAME', `${field} cannot be blank`, field);
-  if (Array.from(display).length > MAX_NAME_LENGTH) throw new DomainError('BAD_USER_INPUT', `${field} must be at most ${MAX_NAME_LENGTH} characters`, field);
+  // A character is at most two UTF-16 units: a longer text is refused before it is split (R29).
+  if (display.length > 2 * MAX_NAME_LENGTH || Array.from(display).length > MAX_NAME_LENGTH) {
+    throw new DomainError('BAD_USER_INPUT', `${field} must be at most ${MAX_NAME_LENGTH} characters`, field);
+  }
   if (/\p{Cc}/u.test(display)) throw new DomainError('BAD_USER_INPUT', `${field} cannot contain control characters`, field);
+  requireCleanText(display, field);
   return { display, key: nameKey(display) };
 }

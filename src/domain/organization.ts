@@ -6,6 +6,7 @@ import { requirePermission, requireSameOrg, type Actor } from './actor.js';
 import { DomainError, notFound } from './errors.js';
 import { credentialChange, type CredentialChange } from './credential.js';
 import type { OrganizationEvent } from './events.js';
+import { MAX_ORIGIN_LENGTH, quoted, requireBoundedText } from './input.js';
 import { parseName } from './names.js';
 
 const DEFAULT_API_KEY_LIMIT = 50;
@@ -127,14 +128,16 @@ function parseApiKeyLimit(limit: number): number {
 function parseAllowedOrigins(origins: readonly string[]): string[] {
   if (origins.length > MAX_ALLOWED_ORIGINS) throw new DomainError('BAD_USER_INPUT', `at most ${MAX_ALLOWED_ORIGINS} allowed origins`, 'allowedOrigins');
   const parsed = origins.map((raw) => {
+    // R29: bounded and clean before it is parsed, let alone stored.
+    requireBoundedText(raw, 'allowedOrigins', MAX_ORIGIN_LENGTH);
     let url: URL;
     try {
       url = new URL(raw.trim());
     } catch {
-      throw new DomainError('BAD_USER_INPUT', `${JSON.stringify(raw)} is not an origin such as https://app.example.com`, 'allowedOrigins');
+      throw new DomainError('BAD_USER_INPUT', `${quoted(raw)} is not an origin such as https://app.example.com`, 'allowedOrigins');
     }
     if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw.trim().replace(/\/$/, '').toLowerCase()) {
-      throw new DomainError('BAD_USER_INPUT', `${JSON.stringify(raw)} is not an origin such as https://app.example.com (scheme, host and port only)`, 'allowedOrigins');
+      throw new DomainError('BAD_USER_INPUT', `${quoted(raw)} is not an origin such as https://app.example.com (scheme, host and port only)`, 'allowedOrigins');
     }
     return url.origin;
   });

@@ -4,6 +4,7 @@
 
 import { requireAnyPermission, requirePermission, requireGrantable, requireSameOrg, type Actor, type PrincipalActor } from './actor.js';
 import { DomainError, forbidden, notFound } from './errors.js';
+import { isUncleanText, quoted } from './input.js';
 import { parseName } from './names.js';
 import type { NewSecret } from './organization.js';
 import { credentialChange, principalChange } from './credential.js';
@@ -100,10 +101,13 @@ export type PrincipalCommand =
 const MAX_EMAIL_LENGTH = 254;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+/** An email, trimmed and lower-cased: at most 254 characters, no control characters, NUL or unpaired surrogates (R29). */
 export function parseEmail(raw: string): string {
+  if (raw.length > 4 * MAX_EMAIL_LENGTH) throw new DomainError('BAD_USER_INPUT', `email must be at most ${MAX_EMAIL_LENGTH} characters`, 'email');
   const email = raw.trim().toLowerCase();
+  if (isUncleanText(email) || /\p{Cc}/u.test(email)) throw new DomainError('BAD_USER_INPUT', 'email cannot contain control characters, NUL or unpaired surrogates', 'email');
   if (email.length === 0 || email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) {
-    throw new DomainError('BAD_USER_INPUT', `${JSON.stringify(raw)} is not an email address`, 'email');
+    throw new DomainError('BAD_USER_INPUT', `${quoted(raw)} is not an email address`, 'email');
   }
   return email;
 }
@@ -119,8 +123,8 @@ function parseScopes(scopes: readonly string[] | null): Permission[] | null {
   if (scopes.length === 0) throw new DomainError('INVALID_SCOPE', 'a scope list cannot be empty; pass null for an unscoped key', 'scopes');
   const seen = new Set<string>();
   for (const scope of scopes) {
-    if (!isPermission(scope)) throw new DomainError('INVALID_SCOPE', `${JSON.stringify(scope)} is not a scope (scope names are case-sensitive)`, 'scopes');
-    if (seen.has(scope)) throw new DomainError('INVALID_SCOPE', `${JSON.stringify(scope)} is listed twice`, 'scopes');
+    if (!isPermission(scope)) throw new DomainError('INVALID_SCOPE', `${quoted(scope)} is not a scope (scope names are case-sensitive)`, 'scopes');
+    if (seen.has(scope)) throw new DomainError('INVALID_SCOPE', `${quoted(scope)} is listed twice`, 'scopes');
     seen.add(scope);
   }
   return [...scopes] as Permission[];

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeLocation, type Config } from '../platform/config.js';
-import { openEventStore } from '../eventstore/open.js';
+import { openEventStore, withAppendTiming } from '../eventstore/open.js';
 import type { EventStore } from '../eventstore/port.js';
 import type { Logger } from '../platform/logger.js';
 import { CredentialIndex } from '../../projections/credentials/credential-index.js';
@@ -16,14 +16,15 @@ import type { KeyledgerEvent } from '../domain/events.js';
 import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import { CommandHandler } from '../commands/handler.js';
 import { Keyledger, type InitializedOrg } from '../commands/keyledger.js';
-import { bootstrapBanner, bootstrapIfEmpty } from './bootstrap.js';
-import { createGraphQLHandler, requestIdOf } from './graphql.js';
+import { bootstrapBanner, bootstrapIfEmpty, showFirstRunKeys } from './bootstrap.js';
+import { answerClientError, createGraphQLHandler, requestIdOf } from './graphql.js';
 import { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import { RequestLog } from '../audit/request-log.js';
 import { verify } from '../domain/verification.js';
 import { authenticationError } from '../graphql/core/errors.js';
 import { Metrics } from '../platform/metrics.js';
 import { authenticateApi, credentialsFromHeaders } from './authenticate.js';
+import { accessLine, requestScoped, withRequestLogger } from './request-logging.js';
 
 export interface App {
   readonly store: EventStore;
@@ -43,7 +44,10 @@ export interface App {
 export interface AppOptions {
   readonly logger: Logger;
   readonly projections?: readonly KeyledgerProjection[];
-  /** Where the first-run banner goes (default stdout); never the logger, since it holds secrets. */
+  /**
+   * Where the first-run banner goes; never the logger nor stdout, since it holds secrets. Default:
+   * the controlling terminal, else the file `config.firstRunKeysFile` (see bootstrap.ts).
+   */
   readonly announce?: (text: string) => void;
 }
 
@@ -55,7 +59,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
-  const store = await openEventStore(config.eventStore, logger);
+  const metrics = new Metrics({ processMetrics: true });
+  const store = withAppendTiming(await openEventStore(config.eventStore, logger), (result, seconds) => metrics.eventStoreAppend(result, seconds));
   let readStore: ReadStore<ReadModels>;
   try {
     readStore = await openReadStore<ReadModels>(config.readStore);
@@ -65,12 +70,23 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
   const runner = new ProjectionRunner({ store, readStore, projections: options.projections ?? keyledgerProjections(), decode: decodeEvent, logger });
   const index = new CredentialIndex();
-  const metrics = new Metrics({ processMetrics: true });
+  metrics.observeCredentialIndex(() => index.size);
+  metrics.observeProjections(async () => (await runner.status()).map(({ name, lagEvents, lagMs }) => ({ name, lagEvents, lagSeconds: lagMs / 1000 })));
   const auditor = new RequestAuditor(new RequestLog(store, metrics), metrics, logger);
   // A command answers once the read models and this instance's CredentialIndex hold its events.
   const commands = new CommandHandler({ store, readYourWrites: (position) => Promise.all([runner.waitFor(position), index.waitFor(position)]).then(() => undefined) });
   const keyledger = new Keyledger({ commands, db: readStore.db });
-  const graphql = createGraphQLHandler({ keyledger, readDb: readStore.db, credentials: index, auditor, logger });
+  const graphql = createGraphQLHandler({
+    keyledger,
+    readDb: readStore.db,
+    credentials: index,
+    auditor,
+    // Inside a request, its lines (yoga's, the error mask's) carry its request id.
+    logger: requestScoped(logger),
+    maxBodyBytes: config.maxBodyBytes,
+    graphiql: config.graphiql,
+    corsOrigins: config.corsOrigins,
+  });
   let server: Server | undefined;
   let started = false;
   let stopping = false;
@@ -104,9 +120,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     };
   }
 
-  function serveGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
-    const now = new Date();
-    const audit = new RequestAudit(req, requestId, now);
+  function serveGraphQL(req: IncomingMessage, res: ServerResponse, audit: RequestAudit, now: Date): void {
+    // Every /graphql answer, the GraphiQL page, errors and the 503 of the audit included: an answer may hold a new secret.
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
     const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
     const { auth, recognized } = authenticateApi(presented, index, now);
     audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
@@ -114,9 +131,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
 
   /** GET /api/v1/validate: the monitoring API's key check (an API key alone, R4). */
-  async function validate(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const now = new Date();
-    const audit = new RequestAudit(req, requestId, now);
+  async function validate(req: IncomingMessage, res: ServerResponse, audit: RequestAudit, now: Date): Promise<void> {
     audit.operationType = 'http';
     audit.operationName = 'GET /api/v1/validate';
     const headers = headersOf(req);
@@ -129,21 +144,43 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     else sendJson(res, 403, { errors: ['Forbidden'] });
   }
 
+  /**
+   * Every request: its id, a logger that carries it, and one access line (and its metrics) once
+   * the response has finished, or the connection closed before.
+   */
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
+    const started = performance.now();
+    const now = new Date();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdOf(req);
+    const log = logger.child({ requestId });
     res.setHeader('x-request-id', requestId);
-    if (path === '/graphql') {
-      serveGraphQL(req, res, requestId);
+    const audit = path === '/graphql' || path === '/api/v1/validate' ? new RequestAudit(req, requestId, now) : null;
+    let logged = false;
+    const finished = (aborted: boolean) => {
+      if (logged) return;
+      logged = true;
+      const line = accessLine({ method: req.method ?? 'GET', path, status: res.statusCode, durationMs: performance.now() - started, aborted }, audit);
+      metrics.httpRequest(line, line.durationMs / 1000);
+      log.info(line, 'request');
+    };
+    res.once('finish', () => finished(false));
+    res.once('close', () => finished(!res.writableFinished));
+    withRequestLogger(log, () => route(req, res, path, audit, now, log));
+  }
+
+  function route(req: IncomingMessage, res: ServerResponse, path: string, audit: RequestAudit | null, now: Date, log: Logger): void {
+    if (path === '/graphql' && audit) {
+      serveGraphQL(req, res, audit, now);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { errors: ['Method Not Allowed'] });
       return;
     }
-    if (path === '/api/v1/validate') {
-      validate(req, res, requestId).catch((error: unknown) => {
-        logger.error({ err: error, requestId }, 'validate failed');
+    if (path === '/api/v1/validate' && audit) {
+      validate(req, res, audit, now).catch((error: unknown) => {
+        log.error({ err: error }, 'validate failed');
         if (!res.headersSent) sendJson(res, 500, { errors: ['Internal Server Error'] });
       });
       return;
@@ -155,7 +192,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           res.end(text);
         },
         (error: unknown) => {
-          logger.error({ err: error }, 'metrics failed');
+          log.error({ err: error }, 'metrics failed');
           sendJson(res, 500, { errors: ['Internal Server Error'] });
         },
       );
@@ -167,7 +204,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }
     if (path === '/ready') {
       ready(res).catch((error: unknown) => {
-        logger.error({ err: error }, 'readiness check failed');
+        log.error({ err: error }, 'readiness check failed');
         if (!res.headersSent) sendJson(res, 503, { status: 'not_ready' });
       });
       return;
@@ -189,6 +226,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       index.start(store, logger);
       runner.start();
       const listening = createServer(handle);
+      // Node's own refusals (431 headers too large, 400 malformed HTTP) get a body with a code too (R28).
+      listening.on('clientError', answerClientError);
       server = listening;
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);
@@ -205,7 +244,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const bootstrapped = config.bootstrap ? await bootstrapIfEmpty(store, keyledger) : null;
       if (bootstrapped) {
         logger.info({ orgId: bootstrapped.organization.id, adminId: bootstrapped.admin.id }, 'first run: created an organization and its admin');
-        (options.announce ?? ((text: string) => process.stdout.write(text)))(bootstrapBanner(bootstrapped, url));
+        const banner = bootstrapBanner(bootstrapped, url);
+        if (options.announce) options.announce(banner);
+        else showFirstRunKeys(banner, config.firstRunKeysFile, logger);
       }
       return { url, port, bootstrapped };
     },

@@ -1,68 +1,291 @@
 // The GraphQL endpoint: yoga with the Pothos schema, authentication from the CredentialIndex,
 // armour against abusive documents, errors mapped to codes (R21) or masked and logged, and an
 // audit entry per credentialed request, durable before the response leaves (R22, R25).
+//
+// Every error leaves through one choke point, `honestResult` (R27, R28): whatever produced it
+// (a resolver's refusal, graphql-js, graphql-armor, yoga's request parsing), it carries a code of
+// the README's table and its status, its message is bounded and has every secret-shaped string
+// redacted, and it keeps no extension but `code`, `field` and `http` (yoga's `originalError`
+// used to echo a malformed body whole). Answers that are not GraphQL results (415, 406, Node's
+// 431) are given a GraphQL-shaped body with a code in `onResponse` and `answerClientError`.
 
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError, getOperationAST, type ExecutionResult } from 'graphql';
+import { GraphQLError, getOperationAST, Kind, type ExecutionResult, type ValidationRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { ReadDb } from '../../projections/read-models.js';
 import type { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import type { Keyledger } from '../commands/keyledger.js';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, type ErrorCode, type RequestErrorCode } from '../domain/errors.js';
 import type { Authentication, CredentialLookup } from '../domain/verification.js';
 import type { GraphQLContext } from '../graphql/core/context.js';
-import { graphQLErrorOf } from '../graphql/core/errors.js';
+import { graphQLErrorOf, httpOf, isDomainErrorCode, isRequestErrorCode, requestError } from '../graphql/core/errors.js';
 import { schema } from '../graphql/schema.js';
 import type { Logger } from '../platform/logger.js';
+import { corsOption, graphiqlOption, renderGraphiQLPage } from './browser.js';
+import { yogaLogging } from './request-logging.js';
+import { holdsSecret, redactSecrets } from '../platform/redact.js';
 
 export type ServerContext = { req: IncomingMessage; res: ServerResponse; audit: RequestAudit; auth: Authentication; now: Date };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** A caller's X-Request-Id when it is a sane token, else a fresh one; echoed on the response. */
+/** The default bound of a request body (R29): KEYLEDGER_MAX_BODY_BYTES changes it. */
+const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+/** Names a document gives (operation, aliases, fragments, variables): the operation's goes to the audit log (R29). */
+const MAX_DOCUMENT_NAME = 200;
+/** Root fields an audit entry records: distinct schema fields, so far fewer in practice. */
+const MAX_ROOT_FIELDS = 50;
+/** An error message is cut here: a message never echoes much of what a client sent. */
+const MAX_MESSAGE_LENGTH = 1000;
+
+/**
+ * A caller's X-Request-Id when it is a sane token, else a fresh one; echoed on the response and
+ * recorded in the audit log and events, so one shaped like a secret is replaced too (R27).
+ */
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  return typeof given === 'string' && REQUEST_ID.test(given) && !holdsSecret(given) ? given : randomUUID();
 }
 
-/** Codes of a result's errors, before masking: a refusal is still a DomainError inside. */
-function errorCodes(result: ExecutionResult): (string | undefined)[] {
-  return (result.errors ?? []).map((error) => {
-    const code = error.extensions?.code;
-    if (typeof code === 'string') return code;
-    return error.originalError instanceof DomainError ? error.originalError.code : undefined;
+/** The code of an answer that only has a status (yoga's 415 and 406, Node's 431, a status yoga set). */
+function codeOfStatus(status: number): RequestErrorCode {
+  switch (status) {
+    case 405:
+      return 'METHOD_NOT_ALLOWED';
+    case 406:
+      return 'NOT_ACCEPTABLE';
+    case 408:
+      return 'REQUEST_TIMEOUT';
+    case 413:
+      return 'PAYLOAD_TOO_LARGE';
+    case 415:
+      return 'UNSUPPORTED_MEDIA_TYPE';
+    case 431:
+      return 'HEADERS_TOO_LARGE';
+    default:
+      return status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST';
+  }
+}
+
+const STATUS_MESSAGE: Readonly<Partial<Record<RequestErrorCode, string>>> = {
+  METHOD_NOT_ALLOWED: 'GraphQL takes GET (queries) and POST requests',
+  NOT_ACCEPTABLE: 'the answer is application/json or application/graphql-response+json: accept one of them',
+  PAYLOAD_TOO_LARGE: 'the request body is too large',
+  UNSUPPORTED_MEDIA_TYPE: 'send the request as application/json (or a GET with a query string)',
+  HEADERS_TOO_LARGE: 'the request headers are too large',
+  REQUEST_TIMEOUT: 'the request took too long to arrive',
+  BAD_REQUEST: 'the request is not a GraphQL request this server can read',
+};
+
+/** The one body of an error answer that is not a GraphQL result. */
+function errorBody(code: RequestErrorCode, message = STATUS_MESSAGE[code] ?? 'the request failed'): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+/**
+ * Node's own refusals, before any route sees the request (headers too large: 431, a malformed
+ * request line: 400), answered with a GraphQL-shaped body and its code (R28); for `clientError`.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = errorBody(codeOfStatus(status));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** `extensions.http` as yoga reads it, when an error has one. */
+function httpExtension(value: unknown): { status: number; spec?: true; headers?: Record<string, string> } | null {
+  if (typeof value !== 'object' || value === null || !('status' in value) || typeof value.status !== 'number') return null;
+  const headers =
+    'headers' in value && typeof value.headers === 'object' && value.headers !== null
+      ? Object.fromEntries(Object.entries(value.headers).filter((e): e is [string, string] => typeof e[1] === 'string'))
+      : null;
+  return { status: value.status, ...('spec' in value && value.spec === true ? { spec: true } : {}), ...(headers ? { headers } : {}) };
+}
+
+const VARIABLE_ERROR = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)"/;
+const ARGUMENT_ERROR = /^Argument "([_A-Za-z][_0-9A-Za-z]*)"/;
+
+/**
+ * The code of an error as it reaches the choke point. A resolver's refusal has its own (mapped by
+ * maskError); yoga's codes become the README's; what graphql-js reports without a code is a
+ * client's mistake when it is about the variables, the operation or an argument (R28), and the
+ * server's own fault otherwise.
+ */
+function codeOf(error: GraphQLError, requestLevel: boolean): ErrorCode {
+  const given = error.extensions.code;
+  if (typeof given === 'string') {
+    // yoga says BAD_REQUEST for a 405 or a 413 too: its status tells which.
+    if (isDomainErrorCode(given) || (isRequestErrorCode(given) && given !== 'BAD_REQUEST')) return given;
+    const http = httpExtension(error.extensions.http);
+    return http ? codeOfStatus(http.status) : 'BAD_REQUEST';
+  }
+  // Variables that do not coerce, an unknown operation name: the execution never started.
+  if (requestLevel && error.path === undefined) return 'BAD_USER_INPUT';
+  if (ARGUMENT_ERROR.test(error.message)) return 'BAD_USER_INPUT';
+  return 'INTERNAL_SERVER_ERROR';
+}
+
+/** The input at fault: the error's own `field`, else the variable (`$name`) or argument graphql-js names. */
+function fieldOf(error: GraphQLError, code: ErrorCode): string | undefined {
+  const given = error.extensions.field;
+  if (typeof given === 'string') return given;
+  if (code !== 'BAD_USER_INPUT') return undefined;
+  const variable = VARIABLE_ERROR.exec(error.message)?.[1];
+  return variable === undefined ? ARGUMENT_ERROR.exec(error.message)?.[1] : `$${variable}`;
+}
+
+/**
+ * The status an error answers with: a request-level code's own (its headers kept, such as a
+ * 405's Allow); a refusal's as the error says (BAD_USER_INPUT is 200 from a resolver, 400 for
+ * variables that never ran), else its code's.
+ */
+function statusOf(error: GraphQLError, code: ErrorCode): { status: number; spec?: true; headers?: Record<string, string> } {
+  const given = httpExtension(error.extensions.http);
+  if (isRequestErrorCode(code)) return { ...httpOf(code), ...(given?.headers ? { headers: given.headers } : {}) };
+  return given ?? httpOf(code);
+}
+
+function bounded(message: string): string {
+  const redacted = redactSecrets(message);
+  return redacted.length > MAX_MESSAGE_LENGTH ? `${redacted.slice(0, MAX_MESSAGE_LENGTH)}…` : redacted;
+}
+
+/** One error, as it may leave: see the header. */
+function honestError(error: GraphQLError, requestLevel: boolean, logger: Logger): GraphQLError {
+  const code = codeOf(error, requestLevel);
+  const uncoded = typeof error.extensions.code !== 'string';
+  if (uncoded && code === 'INTERNAL_SERVER_ERROR') logger.error({ err: error, path: error.path }, 'unexpected error in a GraphQL request');
+  const field = fieldOf(error, code);
+  const message = uncoded && code === 'INTERNAL_SERVER_ERROR' ? 'Unexpected error.' : bounded(error.message);
+  return new GraphQLError(message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    path: error.path?.map((segment) => (typeof segment === 'string' ? bounded(segment) : segment)) ?? null,
+    originalError: error.originalError ?? null,
+    extensions: { code, ...(field === undefined ? {} : { field: bounded(field) }), http: statusOf(error, code) },
   });
+}
+
+type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => string };
+
+/** A result with its errors made honest, and their codes on the request's audit record (R22). */
+function honestResult(result: Result, audit: RequestAudit, logger: Logger): Result {
+  if (!result.errors || result.errors.length === 0) return result;
+  // No data: the request was refused before execution (or the execution could not start).
+  const requestLevel = result.data === undefined;
+  const errors = result.errors.map((error) => honestError(error, requestLevel, logger));
+  audit.errors(errors.map((error) => String(error.extensions.code)));
+  return { ...result, errors };
+}
+
+async function* honestStream(results: AsyncIterable<Result>, audit: RequestAudit, logger: Logger): AsyncIterable<Result> {
+  for await (const result of results) yield honestResult(result, audit, logger);
+}
+
+function isAsyncIterable(value: object): value is AsyncIterable<unknown> {
+  return Symbol.asyncIterator in value;
+}
+
+/**
+ * R27, R29: a name a document gives (an operation, an alias, a fragment, a variable) is at most
+ * MAX_DOCUMENT_NAME characters and never shaped like a secret. Aliases come back as the keys of
+ * the response, and the operation's name goes to the audit log: refused here, neither can carry
+ * a secret or an oversized name; the audit entry records the refusal without the name.
+ */
+const boundedNames: ValidationRule = (context) => ({
+  Name(node, _key, parent) {
+    if (node.value.length <= MAX_DOCUMENT_NAME && !holdsSecret(node.value)) return;
+    const operation = parent !== undefined && 'kind' in parent && parent.kind === Kind.OPERATION_DEFINITION;
+    const field = operation ? 'operationName' : 'query';
+    context.reportError(
+      new GraphQLError(
+        `a name in the document (${field === 'operationName' ? 'the operation name' : 'an alias, a fragment, a variable or a field'}) must be at most ${MAX_DOCUMENT_NAME} characters and cannot look like a secret`,
+        {
+          nodes: node,
+          extensions: { code: 'BAD_USER_INPUT', field, http: { status: 400, spec: true } },
+        },
+      ),
+    );
+  },
+});
+
+/** graphql-armor's refusals (tokens, directives, aliases, cost, depth), as QUERY_TOO_COMPLEX (R28). */
+function tooComplex(_context: unknown, error: GraphQLError): never {
+  throw requestError('QUERY_TOO_COMPLEX', error.message.replace(/^Syntax Error: /, ''));
+}
+
+/**
+ * The choke point of errors (see the header), the bounds of the document's names, and what a
+ * request parser throws that is not a GraphQL error (malformed `variables` on a GET): BAD_REQUEST,
+ * not INTERNAL_SERVER_ERROR (R28).
+ */
+function honestErrorsPlugin(logger: Logger): Plugin<GraphQLContext & ServerContext, ServerContext> {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(boundedNames);
+    },
+    onRequestParse({ requestParser, setRequestParser }) {
+      if (!requestParser) return;
+      const parse = requestParser;
+      setRequestParser(async (request) => {
+        try {
+          return await parse(request);
+        } catch (error) {
+          if (error instanceof GraphQLError) throw error;
+          throw requestError('BAD_REQUEST', 'the request could not be read: the body, variables and extensions must be JSON');
+        }
+      });
+    },
+    onResultProcess(payload) {
+      const { result, serverContext } = payload;
+      const audit = serverContext.audit;
+      if (isAsyncIterable(result)) payload.setResult(honestStream(result, audit, logger));
+      else if (Array.isArray(result)) payload.setResult(result.map((item) => honestResult(item, audit, logger)));
+      else payload.setResult(honestResult(result, audit, logger));
+    },
+  };
 }
 
 /** Records what the operation was and how it ended, and writes the entry before the response goes. */
 function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerContext, ServerContext> {
   return {
-    onValidate({ context }) {
-      return ({ valid }) => {
-        if (!valid) context.audit.fail('GRAPHQL_VALIDATION_FAILED');
-      };
-    },
     onExecute({ args }) {
       const audit = (args.contextValue as GraphQLContext).audit;
       const operation = getOperationAST(args.document, args.operationName);
       if (operation) {
+        // Bounded (R29): the document's names were checked (boundedNames); root fields are the
+        // schema's, each recorded once.
         audit.operationType = operation.operation;
-        audit.operationName = operation.name?.value ?? null;
-        audit.rootFields = operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value] : []));
+        audit.operationName = operation.name?.value.slice(0, MAX_DOCUMENT_NAME) ?? null;
+        audit.rootFields = [...new Set(operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value.slice(0, MAX_DOCUMENT_NAME)] : [])))].slice(
+          0,
+          MAX_ROOT_FIELDS,
+        );
       }
-      return {
-        onExecuteDone({ result }) {
-          if (!(Symbol.asyncIterator in result)) audit.errors(errorCodes(result));
-        },
-      };
+      // How it ended is recorded from the errors as they leave (honestResult), whatever the phase.
     },
     async onResponse(payload) {
       const { serverContext, response, fetchAPI } = payload;
       const audit = serverContext.audit;
       if (audit.operationType === 'http') audit.operationType = 'graphql';
-      if (response.status >= 400 && audit.outcome === 'ALLOWED') audit.fail(`HTTP_${response.status}`);
+      // An answer that is not a GraphQL result (415, 406: yoga answers them with no body) gets one, with its code (R28).
+      if (response.status >= 400 && (response.body === null || !(response.headers.get('content-type') ?? '').includes('json'))) {
+        const headers = new fetchAPI.Headers(response.headers);
+        headers.set('content-type', 'application/json; charset=utf-8');
+        headers.delete('content-length');
+        payload.setResponse(new fetchAPI.Response(errorBody(codeOfStatus(response.status)), { status: response.status, headers }));
+      }
+      if (response.status >= 400) audit.fail(codeOfStatus(response.status));
       if ((await auditor.settle(audit, 'graphql')) !== 'UNAVAILABLE') return;
       payload.setResponse(
         new fetchAPI.Response(
@@ -83,24 +306,39 @@ export function createGraphQLHandler(options: {
   credentials: CredentialLookup;
   auditor: RequestAuditor;
   logger: Logger;
+  /** The bound of a request body in bytes (R29); over it, 413. Default DEFAULT_MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+  /** Serve GraphiQL to a browser (default true). */
+  graphiql?: boolean;
+  /** Origins allowed cross-origin access (CORS); default none. */
+  corsOrigins?: readonly string[];
 }): YogaServerInstance<ServerContext, GraphQLContext> {
   const { keyledger, readDb, credentials, auditor, logger } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: {
-      title: 'keyledger',
-      headers: JSON.stringify({ 'X-API-Key': 'klk_api_…', 'X-Application-Key': 'klk_app_…' }, null, 2),
-      defaultQuery: '{\n  viewer {\n    principal { name role }\n    organization { name apiKeyLimit activeApiKeyCount }\n    permissions\n  }\n}\n',
-    },
-    logging: {
-      debug: (...args) => logger.debug({ yoga: args.map(String) }),
-      info: (...args) => logger.info({ yoga: args.map(String) }),
-      warn: (...args) => logger.warn({ yoga: args.map(String) }),
-      error: (...args) => logger.error({ yoga: args.map(String) }),
-    },
-    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 12 }, maxAliases: { n: 20 }, costLimit: { maxCost: 20_000 } }), auditPlugin(auditor)],
+    // GraphiQL from the installed package, with its security headers, unless switched off; CORS
+    // from the allow-list only; yoga's lines with a message, the request id and the right level.
+    graphiql: graphiqlOption(options.graphiql ?? true),
+    renderGraphiQL: renderGraphiQLPage,
+    cors: corsOption(options.corsOrigins ?? []),
+    logging: yogaLogging(logger),
+    // R29: a body over the bound is refused (413) before it is read whole, and never echoed.
+    maxRequestBodySize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    // No file uploads: a multipart body is 415 like any other type GraphQL does not take here.
+    multipart: false,
+    plugins: [
+      EnvelopArmorPlugin({
+        maxTokens: { onReject: [tooComplex] },
+        maxDirectives: { onReject: [tooComplex] },
+        maxDepth: { n: 12, onReject: [tooComplex] },
+        maxAliases: { n: 20, onReject: [tooComplex] },
+        costLimit: { maxCost: 20_000, onReject: [tooComplex] },
+      }),
+      honestErrorsPlugin(logger),
+      auditPlugin(auditor),
+    ],
     // Authentication happened before yoga (so that even a malformed document is attributed).
     context: ({ audit, auth, now }) => ({ requestId: audit.requestId, now, keyledger, readDb, credentials, audit, auth }),
     maskedErrors: {

@@ -1,6 +1,7 @@
 // The schema: every module, built once.
 
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { guardArguments } from './core/arguments.js';
 import { builder } from './core/builder.js';
 import './types/scalars.js';
 import './types/principals.js';
@@ -11,7 +12,8 @@ import './types/audit-log.js';
 import './types/compliance-report.js';
 import './types/verification.js';
 
-export const schema: GraphQLSchema = builder.toSchema();
+/** Every argument is bounded and clean before a resolver sees it (R29). */
+export const schema: GraphQLSchema = guardArguments(builder.toSchema());
 
 /** The schema as checked in at schema/schema.graphql. */
 export function printedSchema(): string {

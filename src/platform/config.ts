@@ -1,6 +1,7 @@
 // Configuration: environment variables with defaults that run on a bare machine, parsed and
 // validated once, at start, with a message that says what is wrong and what would be right.
 
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
 export type EventStoreLocation =
@@ -19,6 +20,14 @@ export interface Config {
   readonly logLevel: string;
   /** On an empty store, create a first organization and print its admin's keys once. */
   readonly bootstrap: boolean;
+  /** The bound of a request body (R29): over it, 413 (KEYLEDGER_MAX_BODY_BYTES, default 1 MiB). */
+  readonly maxBodyBytes: number;
+  /** Where the first run writes the admin's keys when there is no terminal to show them on. */
+  readonly firstRunKeysFile: string;
+  /** Origins whose browser pages may call /graphql (CORS); empty: no cross-origin access. */
+  readonly corsOrigins: readonly string[];
+  /** Serve GraphiQL at GET /graphql to a browser. */
+  readonly graphiql: boolean;
 }
 
 export class ConfigError extends Error {
@@ -75,6 +84,29 @@ function parseReadStore(value: string | undefined, eventStore: EventStoreLocatio
   throw new ConfigError(`${variable}: ${JSON.stringify(redact(value))} is not a read store keyledger knows. Use sqlite:./data/keyledger.db or postgres://user@host:5432/db`);
 }
 
+/** KEYLEDGER_CORS_ORIGINS: comma-separated origins (scheme://host[:port]), exactly as browsers send them. */
+function parseCorsOrigins(value: string): string[] {
+  const variable = 'KEYLEDGER_CORS_ORIGINS';
+  const origins = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+  for (const origin of origins) {
+    if (origin === '*' || origin === 'null') throw new ConfigError(`${variable}: ${JSON.stringify(origin)} is not allowed: list each origin, e.g. https://admin.example.com`);
+    const url = URL.canParse(origin) ? new URL(origin) : null;
+    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin) {
+      throw new ConfigError(`${variable}: ${JSON.stringify(origin)} is not an origin: scheme://host[:port], lower case, no path or trailing slash, e.g. https://admin.example.com`);
+    }
+  }
+  return [...new Set(origins)];
+}
+
+/** By default the first-run keys file lies beside the SQLite event store, else in ./data. */
+function firstRunKeysFile(value: string | undefined, eventStore: EventStoreLocation): string {
+  if (value !== undefined && value !== '') return value;
+  return eventStore.kind === 'sqlite' && eventStore.path !== ':memory:' ? join(dirname(eventStore.path), 'first-run-keys.txt') : join('data', 'first-run-keys.txt');
+}
+
 const environment = z.object({
   KEYLEDGER_EVENT_STORE: z.string().trim().default(DEFAULT_EVENT_STORE),
   KEYLEDGER_READ_STORE: z.string().trim().optional(),
@@ -86,6 +118,15 @@ const environment = z.object({
     .max(65535, 'PORT must be 0 to 65535')
     .default(4000),
   KEYLEDGER_BOOTSTRAP: z.enum(['true', 'false', '1', '0'], { error: 'KEYLEDGER_BOOTSTRAP must be true or false' }).default('true'),
+  KEYLEDGER_FIRST_RUN_KEYS_FILE: z.string().trim().optional(),
+  KEYLEDGER_CORS_ORIGINS: z.string().default(''),
+  KEYLEDGER_GRAPHIQL: z.enum(['true', 'false', '1', '0'], { error: 'KEYLEDGER_GRAPHIQL must be true or false' }).default('true'),
+  KEYLEDGER_MAX_BODY_BYTES: z.coerce
+    .number({ error: 'KEYLEDGER_MAX_BODY_BYTES must be a number of bytes' })
+    .int('KEYLEDGER_MAX_BODY_BYTES must be a whole number of bytes')
+    .min(1024, 'KEYLEDGER_MAX_BODY_BYTES must be at least 1024 bytes')
+    .max(104_857_600, 'KEYLEDGER_MAX_BODY_BYTES must be at most 104857600 bytes (100 MiB)')
+    .default(1_048_576),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' })
     .default('info'),
@@ -105,6 +146,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     port: values.PORT,
     logLevel: values.LOG_LEVEL,
     bootstrap: values.KEYLEDGER_BOOTSTRAP === 'true' || values.KEYLEDGER_BOOTSTRAP === '1',
+    maxBodyBytes: values.KEYLEDGER_MAX_BODY_BYTES,
+    firstRunKeysFile: firstRunKeysFile(values.KEYLEDGER_FIRST_RUN_KEYS_FILE, eventStore),
+    corsOrigins: parseCorsOrigins(values.KEYLEDGER_CORS_ORIGINS),
+    graphiql: values.KEYLEDGER_GRAPHIQL === 'true' || values.KEYLEDGER_GRAPHIQL === '1',
   };
 }
 

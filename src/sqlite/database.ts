@@ -8,18 +8,38 @@ import Database from 'better-sqlite3';
 
 export type SqliteDatabase = Database.Database;
 
+/** How long a connection waits for another's write lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** Opens (creating it and its folder if need be) a SQLite file; a failure names the file. */
 export function openSqliteFile(path: string, options: { readonly?: boolean } = {}): SqliteDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
-  const db = new Database(path, { readonly: options.readonly ?? false });
-  db.pragma('journal_mode = WAL');
-  // NORMAL in WAL mode: a commit survives a crash of the process (SIGKILL); only a power
-  // loss can take the last transactions. FULL would fsync every commit.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  // 64 MiB of page cache: catch-up reads and rebuilds scan the whole events table.
-  db.pragma('cache_size = -65536');
-  db.pragma('foreign_keys = ON');
-  return db;
+  let db: SqliteDatabase | undefined;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    db = new Database(path, { readonly: options.readonly ?? false });
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a commit survives a crash of the process (SIGKILL); only a power
+    // loss can take the last transactions. FULL would fsync every commit.
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // 64 MiB of page cache: catch-up reads and rebuilds scan the whole events table.
+    db.pragma('cache_size = -65536');
+    db.pragma('foreign_keys = ON');
+    return db;
+  } catch (error) {
+    db?.close();
+    const message = error instanceof Error ? error.message : String(error);
+    // SQLite's own messages ("unable to open database file") do not say which file.
+    throw new Error(message.includes(path) ? message : `${message}: ${path === ':memory:' ? path : resolve(path)}`, { cause: error });
+  }
+}
+
+/**
+ * SQLite's "database is locked": another connection (a CLI command beside the gateway) held the
+ * write lock longer than the busy timeout. A state to wait out and retry, not a fault.
+ */
+export function isSqliteBusy(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' && (error.code.startsWith('SQLITE_BUSY') || error.code.startsWith('SQLITE_LOCKED'));
 }
 
 /**

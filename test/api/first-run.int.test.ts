@@ -1,7 +1,7 @@
 // The first run and the operator's commands, as a newcomer and an operator meet them: the CLI
 // in a child process, then the API with what it printed.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,8 +10,12 @@ import { runCli, serveCli, type ServedCli } from '../support/cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'keyledger-first-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `keyledger serve`, once it listens (and, on a first run, once its banner is out). */
-const serve = (env: Record<string, string>, expectBanner: boolean): Promise<ServedCli> => serveCli(env, (output) => !expectBanner || output.includes('└─'));
+/**
+ * `keyledger serve`, once it listens (and, on a first run, once it has said where the admin's
+ * keys are: with no terminal, as here, they go to a file, never to stdout and its JSON logs).
+ */
+const serve = (env: Record<string, string>, expectBanner: boolean): Promise<ServedCli> =>
+  serveCli(env, (output) => !expectBanner || output.includes("first run: the admin's keys are in this file"));
 
 async function graphql(
   url: string,
@@ -23,20 +27,29 @@ async function graphql(
 }
 
 describe('first run', () => {
-  it('creates an organization on an empty store and prints its admin keys once, with a curl example that works', async () => {
+  it('creates an organization on an empty store and gives its admin keys once, with a curl example that works, never in the log stream', async () => {
     const env = { KEYLEDGER_EVENT_STORE: `sqlite:${join(dir, 'first.db')}` };
     const first = await serve(env, true);
     const out = first.output();
-    const apiKey = /API key:\s+(klk_api_\w+)/.exec(out)?.[1];
-    const appKey = /Application key:\s+(klk_app_\w+)/.exec(out)?.[1];
+    // No terminal: the banner is in a file beside the store, readable by its owner only, and the log names it.
+    const keysFile = join(dir, 'first-run-keys.txt');
+    const logged = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; file?: string })
+      .find((l) => l.msg.startsWith("first run: the admin's keys are in this file"));
+    expect(logged?.file).toBe(keysFile);
+    expect(statSync(keysFile).mode & 0o777).toBe(0o600);
+    const banner = readFileSync(keysFile, 'utf8');
+    const apiKey = /API key:\s+(klk_api_\w+)/.exec(banner)?.[1];
+    const appKey = /Application key:\s+(klk_app_\w+)/.exec(banner)?.[1];
     expect(apiKey).toBeDefined();
     expect(appKey).toBeDefined();
-    expect(out).toContain(`curl -s ${first.url}/graphql`);
-    // The log lines (JSON) never carry them: only the banner does.
-    for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
-      expect(line).not.toContain(apiKey!);
-      expect(line).not.toContain(appKey!);
-    }
+    expect(banner).toContain(`curl -s ${first.url}/graphql`);
+    // Neither the JSON log lines nor anything else the process wrote carries them: only the file does.
+    expect(out).not.toContain(apiKey!);
+    expect(out).not.toContain(appKey!);
+    expect(out).not.toMatch(/klk_(api|app)_\w{38}/);
 
     const viewer = await graphql(first.url, '{ viewer { principal { name role } organization { name } } }', { 'X-API-Key': apiKey!, 'X-Application-Key': appKey! });
     expect(viewer.body.data).toEqual({ viewer: { principal: { name: 'Admin', role: 'ADMIN' }, organization: { name: 'My organization' } } });

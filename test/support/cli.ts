@@ -12,11 +12,13 @@ export interface CliResult {
   stderr: string;
 }
 
-function startCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+/** `detached`: in a session of its own, so with no controlling terminal, whatever runs the tests. */
+function startCli(args: readonly string[], env: Record<string, string> = {}, options: { detached?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
 }
 
@@ -51,10 +53,11 @@ export interface ServedCli {
 
 /**
  * `keyledger serve --port 0` in a child process, once it says where it listens (and `ready`
- * holds of what it printed, for a first-run banner). It logs at info, whatever env says.
+ * holds of what it printed, for a first run). It logs at info, whatever env says. It has no
+ * controlling terminal, as under a service manager: a first run writes the admin's keys to its file.
  */
 export async function serveCli(env: Record<string, string>, ready: (output: string) => boolean = () => true): Promise<ServedCli> {
-  const child = startCli(['serve', '--port', '0'], { ...env, LOG_LEVEL: 'info' });
+  const child = startCli(['serve', '--port', '0'], { ...env, LOG_LEVEL: 'info' }, { detached: true });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -49,6 +49,8 @@ export interface TestGateway {
   /** Every secret seen in a response or made by the operator. */
   readonly secrets: Set<string>;
   readonly logs: string[];
+  /** The SQLite file of the stores (null on PostgreSQL). */
+  readonly sqliteFile: string | null;
   call<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V, credentials?: Credentials | Record<string, string> | null): Promise<Answer<R>>;
   /** A second gateway instance on the same stores (as a second replica would run). */
   twin(): Promise<{ url: string; call: TestGateway['call']; close(): Promise<void> }>;
@@ -70,7 +72,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { store?: 'sqlite' | 'postgres'; logLevel?: string } = {}): Promise<TestGateway> {
+export async function startGateway(options: { store?: 'sqlite' | 'postgres'; logLevel?: string; env?: Record<string, string> } = {}): Promise<TestGateway> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -103,7 +105,7 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
   let app: App;
   let url: string;
   try {
-    app = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
+    app = await buildApp(loadConfig({ ...env, ...options.env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
     cleanups.push(() => app.stop());
     ({ url } = await app.start());
   } catch (error) {
@@ -157,6 +159,7 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
     admin,
     secrets,
     logs,
+    sqliteFile,
     newOrg,
     call: (document, variables, credentials = admin) => callAt(url, document, variables, credentials ?? null),
     async twin() {

@@ -38,10 +38,10 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   'projections/core': ['src/domain', 'src/eventstore', 'src/platform', 'src/sqlite'],
   'projections/*': ['src/domain', 'src/eventstore', 'src/platform', 'projections/core', 'projections/*'],
   projections: ['src/domain', 'src/eventstore', 'projections/core', 'projections/*'],
-  'src/commands': ['src/domain', 'src/eventstore', 'projections', 'projections/*'],
+  'src/commands': ['src/domain', 'src/eventstore', 'src/platform', 'projections', 'projections/*'],
   'src/audit': ['src/domain', 'src/eventstore', 'src/platform', 'projections/core', 'projections/*'],
   'src/graphql/core': ['src/domain', 'src/commands', 'src/audit', 'projections', 'projections/core', 'projections/*'],
-  'src/graphql/types': ['src/domain', 'src/graphql/core', 'projections/core', 'projections/*'],
+  'src/graphql/types': ['src/domain', 'src/platform', 'src/graphql/core', 'projections/core', 'projections/*'],
   'src/graphql': ['src/graphql/core', 'src/graphql/types'],
   'src/gateway': [
     'src/domain',

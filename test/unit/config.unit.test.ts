@@ -10,8 +10,33 @@ describe('configuration', () => {
       port: 4000,
       logLevel: 'info',
       bootstrap: true,
+      maxBodyBytes: 1_048_576,
+      firstRunKeysFile: 'data/first-run-keys.txt',
+      corsOrigins: [],
+      graphiql: true,
     });
     expect(loadConfig({ KEYLEDGER_BOOTSTRAP: 'false' }).bootstrap).toBe(false);
+  });
+
+  it('R29: bounds a request body at 1 MiB unless KEYLEDGER_MAX_BODY_BYTES says otherwise', () => {
+    expect(loadConfig({ KEYLEDGER_MAX_BODY_BYTES: '65536' }).maxBodyBytes).toBe(65_536);
+    expect(() => loadConfig({ KEYLEDGER_MAX_BODY_BYTES: 'lots' })).toThrow(/KEYLEDGER_MAX_BODY_BYTES must be a number of bytes/);
+    expect(() => loadConfig({ KEYLEDGER_MAX_BODY_BYTES: '12' })).toThrow(/at least 1024 bytes/);
+  });
+
+  it('CORS allows the listed origins only (none by default), GraphiQL can be switched off, first-run keys lie beside the SQLite store', () => {
+    expect(loadConfig({ KEYLEDGER_CORS_ORIGINS: ' https://admin.example.com,http://127.0.0.1:3000 ,https://admin.example.com' }).corsOrigins).toEqual([
+      'https://admin.example.com',
+      'http://127.0.0.1:3000',
+    ]);
+    for (const value of ['*', 'null', 'https://admin.example.com/', 'admin.example.com', 'https://Admin.example.com', 'ftp://files.example.com']) {
+      expect(() => loadConfig({ KEYLEDGER_CORS_ORIGINS: value }), value).toThrow(/KEYLEDGER_CORS_ORIGINS: .* (is not allowed|is not an origin)/);
+    }
+    expect(loadConfig({ KEYLEDGER_GRAPHIQL: 'false' }).graphiql).toBe(false);
+    expect(() => loadConfig({ KEYLEDGER_GRAPHIQL: 'off' })).toThrow(/KEYLEDGER_GRAPHIQL must be true or false/);
+    expect(loadConfig({ KEYLEDGER_EVENT_STORE: 'sqlite:/var/lib/keyledger/kl.db' }).firstRunKeysFile).toBe('/var/lib/keyledger/first-run-keys.txt');
+    expect(loadConfig({ KEYLEDGER_EVENT_STORE: 'postgres://127.0.0.1/test' }).firstRunKeysFile).toBe('data/first-run-keys.txt');
+    expect(loadConfig({ KEYLEDGER_FIRST_RUN_KEYS_FILE: '/run/secrets/keyledger-first-run.txt' }).firstRunKeysFile).toBe('/run/secrets/keyledger-first-run.txt');
   });
 
   it('puts the read models beside PostgreSQL events, in their own schema, and takes ?schema= off the URL', () => {

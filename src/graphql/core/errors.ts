@@ -1,27 +1,86 @@
 // From refusals to GraphQL errors: every refusal is a DomainError carrying a code of the spec
 // (R21), mapped here to `extensions.code` and an HTTP status: 401 for missing or unknown
-// credentials, 403 for a known credential lacking a permission (or an API key in a browser).
+// credentials, 403 for a known credential lacking a permission (or an API key in a browser),
+// 200 for the other refusals, as GraphQL clients expect. The codes of requests refused before
+// any resolver ran (a malformed request or document, R28) get theirs here too (spec section 7).
 
 import { GraphQLError } from 'graphql';
-import { DomainError, type DomainErrorCode } from '../../domain/errors.js';
+import { DomainError, type DomainErrorCode, type ErrorCode, type RequestErrorCode } from '../../domain/errors.js';
 import type { Fault } from '../../domain/verification.js';
 
-const HTTP_STATUS: Partial<Record<DomainErrorCode, number>> = {
+const HTTP_STATUS: Readonly<Record<DomainErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   API_KEY_IN_BROWSER: 403,
+  NOT_FOUND: 200,
+  BAD_USER_INPUT: 200,
+  NAME_TAKEN: 200,
+  EMAIL_TAKEN: 200,
+  API_KEY_LIMIT: 200,
+  LAST_API_KEY: 200,
+  BLANK_NAME: 200,
+  INVALID_SCOPE: 200,
+  ALREADY_REVOKED: 200,
+  PRINCIPAL_DISABLED: 200,
+  CONFLICT: 200,
 };
 
+/**
+ * A request-level code's status. `spec`: the status is for clients that accept
+ * application/graphql-response+json; one that accepts only application/json gets 200 with the
+ * error, as the GraphQL-over-HTTP spec says of a document that cannot run.
+ */
+const REQUEST_ERROR_HTTP: Readonly<Record<RequestErrorCode, { readonly status: number; readonly spec: boolean }>> = {
+  BAD_REQUEST: { status: 400, spec: false },
+  GRAPHQL_PARSE_FAILED: { status: 400, spec: true },
+  GRAPHQL_VALIDATION_FAILED: { status: 400, spec: true },
+  QUERY_TOO_COMPLEX: { status: 400, spec: true },
+  METHOD_NOT_ALLOWED: { status: 405, spec: false },
+  NOT_ACCEPTABLE: { status: 406, spec: false },
+  PAYLOAD_TOO_LARGE: { status: 413, spec: false },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, spec: false },
+  HEADERS_TOO_LARGE: { status: 431, spec: false },
+  REQUEST_TIMEOUT: { status: 408, spec: false },
+  AUDIT_UNAVAILABLE: { status: 503, spec: false },
+  INTERNAL_SERVER_ERROR: { status: 500, spec: false },
+};
+
+export function isDomainErrorCode(code: string): code is DomainErrorCode {
+  return Object.hasOwn(HTTP_STATUS, code);
+}
+
+export function isRequestErrorCode(code: string): code is RequestErrorCode {
+  return Object.hasOwn(REQUEST_ERROR_HTTP, code);
+}
+
+/** The `extensions.http` of a code: its status (and whether it is the spec's, see REQUEST_ERROR_HTTP). */
+/**
+ * The challenge every 401 carries (spec section 7, RFC 9110): keyledger's own scheme, since no
+ * registered one names two headers, with the headers that carry the keys.
+ */
+const WWW_AUTHENTICATE = 'KeyledgerKeys realm="keyledger", header="X-API-Key, X-Application-Key"';
+
+export function httpOf(code: ErrorCode): { status: number; spec?: true; headers?: Record<string, string> } {
+  if (code === 'UNAUTHENTICATED') return { status: HTTP_STATUS[code], headers: { 'WWW-Authenticate': WWW_AUTHENTICATE } };
+  if (isDomainErrorCode(code)) return { status: HTTP_STATUS[code] };
+  const { status, spec } = REQUEST_ERROR_HTTP[code];
+  return spec ? { status, spec } : { status };
+}
+
 export function graphQLErrorOf(error: DomainError): GraphQLError {
-  const status = HTTP_STATUS[error.code];
   return new GraphQLError(error.message, {
     originalError: error,
     extensions: {
       code: error.code,
       ...(error.field === undefined ? {} : { field: error.field }),
-      ...(status === undefined ? {} : { http: { status } }),
+      http: httpOf(error.code),
     },
   });
+}
+
+/** A request refused before any resolver ran, with its code and status. */
+export function requestError(code: RequestErrorCode, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, http: httpOf(code) } });
 }
 
 const CLIENT_TOKENS = 'client tokens authenticate browser intake only, never the API (R11)';

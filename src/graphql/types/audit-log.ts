@@ -7,6 +7,7 @@ import { verifyAuditChain } from '../../../projections/audit/integrity.js';
 import { auditLogPage, type AuditEntryRow, type AuditLogFilter as AuditLogFilterQuery } from '../../../projections/audit/queries.js';
 import { notFound } from '../../domain/errors.js';
 import { EVENT_SUBJECT, isKeyledgerEventType } from '../../domain/events.js';
+import { parseFilterText } from '../../domain/input.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import { CREDENTIAL_TYPENAME, globalId, PRINCIPAL_TYPENAME, tryDecodeCredential } from '../core/ids.js';
@@ -116,7 +117,7 @@ const AuditLogFilter = builder.inputType('AuditLogFilter', {
 
 type Filter = typeof AuditLogFilter.$inferInput;
 
-/** The filter with its ids decoded (R20: a malformed or foreign id is NOT_FOUND). */
+/** The filter with its ids decoded (R20: a malformed or foreign id is NOT_FOUND) and its text bounded (R29). */
 function filterOf(filter: Filter | null | undefined): AuditLogFilterQuery | null {
   if (!filter) return null;
   let credential: AuditLogFilterQuery['credential'] = null;
@@ -124,7 +125,13 @@ function filterOf(filter: Filter | null | undefined): AuditLogFilterQuery | null
     credential = tryDecodeCredential(String(filter.credentialId));
     if (!credential) throw notFound('credential');
   }
-  return { ...filter, credential, principalId: filter.principalId == null ? null : principalIdArg(String(filter.principalId)) };
+  return {
+    ...filter,
+    credential,
+    principalId: filter.principalId == null ? null : principalIdArg(String(filter.principalId)),
+    operation: parseFilterText(filter.operation, 'filter.operation'),
+    requestId: parseFilterText(filter.requestId, 'filter.requestId'),
+  };
 }
 
 const ChainBreakRef = builder.objectRef<ChainBreak>('AuditChainBreak').implement({

@@ -8,6 +8,7 @@ import type { PrincipalsTable } from '../../../projections/principals/tables.js'
 import { lastUsedByIds } from '../../../projections/usage/queries.js';
 import { credentialStatus } from '../../domain/credential.js';
 import type { CredentialKind } from '../../domain/events.js';
+import { parseFilterText } from '../../domain/input.js';
 import { effectivePermissions, isPermission } from '../../domain/permissions.js';
 import { applicationKeyReadScope } from '../../domain/principal.js';
 import { actorOf } from '../core/actor.js';
@@ -142,13 +143,14 @@ const CredentialFilter = builder.inputType('CredentialFilter', {
 
 type Filter = typeof CredentialFilter.$inferInput;
 
-/** The list filter with its ids decoded (R20: a malformed or foreign id is NOT_FOUND). */
+/** The list filter with its ids decoded (R20: a malformed or foreign id is NOT_FOUND) and its text bounded (R29). */
 function filterOf(filter: Filter | null | undefined): CredentialFilterQuery | null {
   if (!filter) return null;
   return {
     ...filter,
     ownerId: filter.ownerId == null ? null : principalIdArg(String(filter.ownerId)),
     createdById: filter.createdById == null ? null : principalIdArg(String(filter.createdById)),
+    nameContains: parseFilterText(filter.nameContains, 'filter.nameContains'),
   };
 }
 

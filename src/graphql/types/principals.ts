@@ -3,6 +3,7 @@
 
 import { listPrincipals, principalsByIds } from '../../../projections/principals/queries.js';
 import type { PrincipalsTable } from '../../../projections/principals/tables.js';
+import { parseFilterText } from '../../domain/input.js';
 import { ROLES } from '../../domain/permissions.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
@@ -94,7 +95,13 @@ builder.queryFields((t) => ({
       orderBy: t.arg({ type: Order, required: false }),
     },
     resolve: (_parent, args, context) =>
-      listPrincipals(context.readDb, actorOf(context).orgId, args.filter, { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'DESC' }, args),
+      listPrincipals(
+        context.readDb,
+        actorOf(context).orgId,
+        args.filter && { ...args.filter, nameContains: parseFilterText(args.filter.nameContains, 'filter.nameContains') },
+        { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'DESC' },
+        args,
+      ),
   }),
 }));
 

@@ -5,6 +5,7 @@
 import type { PrincipalKind } from '../../domain/events.js';
 import type { Permission } from '../../domain/permissions.js';
 import { verify, type Recognized, type VerificationCode } from '../../domain/verification.js';
+import { redactSecrets } from '../../platform/redact.js';
 import { builder } from '../core/builder.js';
 import { globalId, PRINCIPAL_TYPENAME } from '../core/ids.js';
 import { recognizing } from '../core/recognizing.js';
@@ -66,7 +67,8 @@ const VerificationResult = builder.objectRef<VerificationShape>('VerificationRes
       resolve: (v) => [...v.permissions],
     }),
     requiredScopesGranted: t.exposeBoolean('requiredScopesGranted'),
-    missingScopes: t.stringList({ resolve: (v) => [...v.missingScopes] }),
+    // What the client asked for, echoed: a secret put there comes back redacted (R27).
+    missingScopes: t.stringList({ resolve: (v) => v.missingScopes.map((scope) => redactSecrets(scope)) }),
   }),
 });
 
