@@ -90,7 +90,9 @@ function hostile(store: 'sqlite' | 'postgres'): void {
    */
   async function auditEntryOf(requestId: string): Promise<RequestEntry | undefined> {
     const find = async () => (await g.requestEvents()).find((e) => (e.data as unknown as RequestEntry).requestId === requestId);
-    const found = await vi.waitFor(async () => (await find()) ?? Promise.reject(new Error(`no audit entry for ${requestId} yet`)), { timeout: 5000, interval: 50 }).catch(() => undefined);
+    const found = await vi
+      .waitFor(async () => (await find()) ?? Promise.reject(new Error(`no audit entry for ${requestId} yet`)), { timeout: 5000, interval: 50 })
+      .catch(() => undefined);
     return found?.data as unknown as RequestEntry | undefined;
   }
 
