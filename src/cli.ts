@@ -57,7 +57,7 @@ async function withRunner<T>(logger: Logger, work: (runner: ProjectionRunner<Rea
   const cfg = config();
   const store = await openEventStore(cfg.eventStore, logger);
   try {
-    const readStore = await openReadStore<ReadModels>(cfg.readStore);
+    const readStore = await openReadStore<ReadModels>(cfg.readStore, { logger });
     try {
       const runner = new ProjectionRunner({ store, readStore, projections: keyledgerProjections(), decode: decodeEvent, logger });
       await runner.migrate();

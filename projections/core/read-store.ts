@@ -4,6 +4,8 @@
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
 import pg from 'pg';
 import type { ReadStoreLocation } from '../../src/platform/config.js';
+import { surviveConnectionErrors } from '../../src/platform/pg-errors.js';
+import type { Logger } from '../../src/platform/logger.js';
 import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../../src/sqlite/database.js';
 
 export interface ReadStore<DB> {
@@ -61,7 +63,7 @@ export function readStoreDialect<DB>(db: Kysely<DB>): ReadStoreDialect {
 
 const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
-export async function openReadStore<DB>(location: ReadStoreLocation): Promise<ReadStore<DB>> {
+export async function openReadStore<DB>(location: ReadStoreLocation, options: { logger?: Logger } = {}): Promise<ReadStore<DB>> {
   let statements = 0;
   const log = (event: LogEvent) => {
     if (event.level === 'query') statements++;
@@ -82,6 +84,7 @@ export async function openReadStore<DB>(location: ReadStoreLocation): Promise<Re
   if (!SAFE_SCHEMA.test(location.schema)) throw new Error(`read store schema ${JSON.stringify(location.schema)} is not a plain lower-case SQL identifier`);
   // Read models live in their own schema; every connection works in it.
   const pool = new pg.Pool({ connectionString: location.url, max: 10, options: `-c search_path=${location.schema}` });
+  surviveConnectionErrors(pool, options.logger, 'read store');
   const setup = await pool.connect();
   try {
     await setup.query(`create schema if not exists "${location.schema}"`);

@@ -1,6 +1,7 @@
 // The shared event store: PostgreSQL through a `pg` pool, for several gateway instances at once.
 // Writers of one stream are serialised in the database; readers never skip a late commit.
 
+import { Kysely, Migrator, PostgresDialect, sql as kysql, type Migration } from 'kysely';
 import pg from 'pg';
 import { DuplicateEventIdError, EventStoreError, InvalidAppendError, StoreUnavailableError, WrongExpectedRevisionError } from './errors.js';
 import type {
@@ -18,6 +19,7 @@ import type {
 } from './port.js';
 import { START } from './port.js';
 import { hex16, validateAppend } from './validation.js';
+import { surviveConnectionErrors } from '../platform/pg-errors.js';
 
 /*
  * Ordering and visibility.
@@ -184,11 +186,11 @@ export async function openPostgresEventStore(connectionString: string, options: 
   const channel = `keyledger_events_${schema.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
 
   const pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-  // An idle client losing its connection is reported here; without a listener it would crash the process.
-  pool.on('error', (error) => logger?.warn({ err: error, schema }, 'postgres event store: idle connection failed'));
+  // A connection that ends, idle or checked out, is logged and replaced; it never ends the process.
+  surviveConnectionErrors(pool, logger, `postgres event store (schema ${schema})`);
 
   try {
-    await createSchema(pool, schema, s);
+    await migrateSchema(pool, schema, s);
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw toStoreError(error, `opening schema ${schema}`);
@@ -553,25 +555,57 @@ export async function openPostgresEventStore(connectionString: string, options: 
   };
 }
 
-/** Creates the schema and tables if missing; concurrent opens are serialised by an advisory lock. */
-async function createSchema(pool: pg.Pool, schema: string, s: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await client.query('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['keyledger.schema', schema]);
-    // Skipping CREATE SCHEMA when the schema exists spares a role without CREATE on the database.
-    const exists = await client.query('select 1 from pg_namespace where nspname = $1', [schema]);
-    if (exists.rowCount === 0) await client.query(`create schema if not exists ${s}`);
-    await client.query(`create table if not exists ${s}.streams (
+/** The event store's migrations and their lock, named apart from the read store's (`kysely_migration`), which may share the schema. */
+export const EVENT_STORE_MIGRATION_TABLE = 'keyledger_eventstore_migration';
+export const EVENT_STORE_MIGRATION_LOCK_TABLE = 'keyledger_eventstore_migration_lock';
+
+/**
+ * The event store's tables, one migration at a time, in the schema `s` (quoted). Never edit a
+ * migration that has shipped: add the next one.
+ */
+function postgresEventStoreMigrations(s: string): Record<string, Migration> {
+  const run = async (db: Kysely<unknown>, statements: readonly string[]) => {
+    for (const statement of statements) await kysql.raw(statement).execute(db);
+  };
+  return {
+    // `if not exists`: a schema made before the store had migrations already holds these tables, and adopts this history unchanged.
+    '0001_streams_and_events': {
+      up: (db) =>
+        run(db, [
+          `create table if not exists ${s}.streams (
       stream text primary key,
       revision bigint not null
-    )`);
-    for (const statement of postgresEventsTable(s, 'events')) await client.query(statement);
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
+    )`,
+          ...postgresEventsTable(s, 'events'),
+        ]),
+    },
+  };
+}
+
+/**
+ * Brings the schema's tables up to date with Kysely's migrator. Its tables are looked for in
+ * this schema only (`migrationTableSchema`): without it, Kysely takes a migration table of any
+ * schema of the database (another deployment's, another application's) as its own. Concurrent
+ * opens are safe: the migrator tolerates racing creations of its tables, and runs migrations under
+ * its advisory lock (one for the whole database, so deployments opening at once take turns).
+ */
+async function migrateSchema(pool: pg.Pool, schema: string, s: string): Promise<void> {
+  // Over the store's pool, which the store ends itself: destroying this instance must not end it.
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: { connect: () => pool.connect(), end: async () => undefined } }) });
+  try {
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => postgresEventStoreMigrations(s) },
+      migrationTableSchema: schema,
+      migrationTableName: EVENT_STORE_MIGRATION_TABLE,
+      migrationLockTableName: EVENT_STORE_MIGRATION_LOCK_TABLE,
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error !== undefined) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+      throw error instanceof Error ? error : new Error(`migration ${failed ?? ''} failed: ${JSON.stringify(error)}`);
+    }
   } finally {
-    client.release();
+    await db.destroy();
   }
 }

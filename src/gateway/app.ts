@@ -63,7 +63,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const store = withAppendTiming(await openEventStore(config.eventStore, logger), (result, seconds) => metrics.eventStoreAppend(result, seconds));
   let readStore: ReadStore<ReadModels>;
   try {
-    readStore = await openReadStore<ReadModels>(config.readStore);
+    readStore = await openReadStore<ReadModels>(config.readStore, { logger });
   } catch (error) {
     await store.close();
     throw error;

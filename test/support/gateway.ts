@@ -72,7 +72,15 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { store?: 'sqlite' | 'postgres'; logLevel?: string; env?: Record<string, string> } = {}): Promise<TestGateway> {
+export async function startGateway(
+  options: {
+    store?: 'sqlite' | 'postgres';
+    logLevel?: string;
+    env?: Record<string, string>;
+    /** PostgreSQL: the application_name of every connection, so a test can find (and end) this gateway's backends. */
+    applicationName?: string;
+  } = {},
+): Promise<TestGateway> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -91,7 +99,8 @@ export async function startGateway(options: { store?: 'sqlite' | 'postgres'; log
       () => events.drop(),
       () => reads.drop(),
     );
-    env = { KEYLEDGER_EVENT_STORE: `${PG_URL}?schema=${events.schema}`, KEYLEDGER_READ_STORE: `${PG_URL}?schema=${reads.schema}` };
+    const name = options.applicationName === undefined ? '' : `&application_name=${encodeURIComponent(options.applicationName)}`;
+    env = { KEYLEDGER_EVENT_STORE: `${PG_URL}?schema=${events.schema}${name}`, KEYLEDGER_READ_STORE: `${PG_URL}?schema=${reads.schema}${name}` };
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-api-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
