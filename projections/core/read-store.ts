@@ -1,7 +1,17 @@
 // The read store: where projections keep the read models that queries serve. SQLite (by
 // default the event store's own file) or PostgreSQL, both through Kysely.
 
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  Kysely,
+  PostgresAdapter,
+  sql,
+  PostgresDialect,
+  SqliteAdapter,
+  type LogEvent,
+  SqliteDialect,
+  type SqliteDatabase as KyselySqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 import pg from 'pg';
 import type { ReadStoreLocation } from '../../src/platform/config.js';
 import { surviveConnectionErrors } from '../../src/platform/pg-errors.js';
@@ -19,6 +29,8 @@ export interface ReadStore<DB> {
    * keeps this process's projection writes in order.
    */
   readonly writeLock: AsyncLock;
+  /** Resolves when the store answers a trivial statement: readiness. */
+  ping(): Promise<void>;
   /** Counts statements sent to the store, for tests and benchmarks that measure query cost. */
   readonly statementCount: () => number;
   close(): Promise<void>;
@@ -63,7 +75,11 @@ export function readStoreDialect<DB>(db: Kysely<DB>): ReadStoreDialect {
 
 const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
-export async function openReadStore<DB>(location: ReadStoreLocation, options: { logger?: Logger } = {}): Promise<ReadStore<DB>> {
+export async function openReadStore<DB>(
+  location: ReadStoreLocation,
+  /** PostgreSQL: `timeoutMs` bounds connecting and each statement (R30); past it the call fails. Default: no bound. */
+  options: { logger?: Logger; timeoutMs?: number } = {},
+): Promise<ReadStore<DB>> {
   let statements = 0;
   const log = (event: LogEvent) => {
     if (event.level === 'query') statements++;
@@ -78,12 +94,19 @@ export async function openReadStore<DB>(location: ReadStoreLocation, options: { 
       db,
       writeLock,
       statementCount: () => statements,
+      ping: () => sql`select 1`.execute(db).then(() => undefined),
       close: () => db.destroy(),
     };
   }
   if (!SAFE_SCHEMA.test(location.schema)) throw new Error(`read store schema ${JSON.stringify(location.schema)} is not a plain lower-case SQL identifier`);
   // Read models live in their own schema; every connection works in it.
-  const pool = new pg.Pool({ connectionString: location.url, max: 10, options: `-c search_path=${location.schema}` });
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: 10,
+    options: `-c search_path=${location.schema}`,
+    connectionTimeoutMillis: options.timeoutMs ?? 0,
+    query_timeout: options.timeoutMs,
+  });
   surviveConnectionErrors(pool, options.logger, 'read store');
   const setup = await pool.connect();
   try {
@@ -99,6 +122,7 @@ export async function openReadStore<DB>(location: ReadStoreLocation, options: { 
     kind: 'postgres',
     schema: location.schema,
     db,
+    ping: () => sql`select 1`.execute(db).then(() => undefined),
     writeLock: new AsyncLock(),
     statementCount: () => statements,
     close: () => db.destroy(),

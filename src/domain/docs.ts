@@ -52,6 +52,11 @@ const ERROR_CODES: Readonly<Record<ErrorCode, { http: number; meaning: string }>
   UNSUPPORTED_MEDIA_TYPE: { http: 415, meaning: 'A POST body that is not `application/json` (or `application/graphql+json`, `application/graphql`, or form-encoded).' },
   HEADERS_TOO_LARGE: { http: 431, meaning: 'The request headers are over the server’s bound (16 KiB).' },
   AUDIT_UNAVAILABLE: { http: 503, meaning: 'The audit entry could not be written, so the request is not acknowledged (R25); retry.' },
+  STORE_UNAVAILABLE: {
+    http: 503,
+    meaning:
+      'The store could not be reached or did not answer within `KEYLEDGER_STORE_TIMEOUT_MS` (5 s by default, R30); retry. A command may have been recorded all the same: a retry finds it done (a name taken, a key already revoked).',
+  },
   INTERNAL_SERVER_ERROR: { http: 500, meaning: 'An unexpected failure of the server, never a client’s mistake (R28); the message is masked and the log has the request id.' },
 };
 

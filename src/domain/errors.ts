@@ -34,6 +34,7 @@ export type RequestErrorCode =
   | 'HEADERS_TOO_LARGE'
   | 'REQUEST_TIMEOUT'
   | 'AUDIT_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 /** Every code an error of keyledger's carries in `extensions.code`. */

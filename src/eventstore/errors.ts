@@ -1,5 +1,6 @@
 // Typed failures of the event-store port. Adapters map their drivers' errors to these.
 
+import { isConnectionFailure } from '../platform/pg-errors.js';
 import type { ExpectedRevision } from './port.js';
 
 export class EventStoreError extends Error {
@@ -39,6 +40,17 @@ export class StoreUnavailableError extends EventStoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/**
+ * Whether a failure is the store's absence (R30): a StoreUnavailableError, or one caused by it,
+ * or pg's connection failures and timeouts as a read store (Kysely) lets them through.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof StoreUnavailableError) return true;
+  }
+  return isConnectionFailure(error);
 }
 
 /** The caller passed something the store cannot take (a bad stream name, a bad cursor). */

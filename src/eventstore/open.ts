@@ -8,7 +8,8 @@ import type { AppendResultLabel } from '../platform/metrics.js';
 import { WrongExpectedRevisionError } from './errors.js';
 import type { EventStore } from './port.js';
 
-export async function openEventStore(location: EventStoreLocation, logger: Logger): Promise<EventStore> {
+/** `timeoutMs`: PostgreSQL's bound of connecting and of one statement (R30); the adapter's default when absent. */
+export async function openEventStore(location: EventStoreLocation, logger: Logger, options: { timeoutMs?: number } = {}): Promise<EventStore> {
   switch (location.kind) {
     case 'sqlite': {
       const { openSqliteEventStore } = await import('./sqlite.js');
@@ -16,7 +17,7 @@ export async function openEventStore(location: EventStoreLocation, logger: Logge
     }
     case 'postgres': {
       const { openPostgresEventStore } = await import('./postgres.js');
-      return openPostgresEventStore(location.url, { schema: location.schema, logger });
+      return openPostgresEventStore(location.url, { schema: location.schema, logger, timeoutMs: options.timeoutMs });
     }
     case 'kurrentdb': {
       const { openKurrentDbEventStore } = await import('./kurrentdb.js');

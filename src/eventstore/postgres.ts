@@ -19,7 +19,7 @@ import type {
 } from './port.js';
 import { START } from './port.js';
 import { hex16, validateAppend } from './validation.js';
-import { surviveConnectionErrors } from '../platform/pg-errors.js';
+import { isConnectionFailure, surviveConnectionErrors } from '../platform/pg-errors.js';
 
 /*
  * Ordering and visibility.
@@ -68,6 +68,11 @@ export interface PostgresEventStoreOptions {
   readonly schema?: string;
   /** Connections in the pool (default 10). */
   readonly poolSize?: number;
+  /**
+   * The bound of connecting and of one statement (R30): past it the call fails with
+   * StoreUnavailableError. Default: 5 s to connect, statements unbounded.
+   */
+  readonly timeoutMs?: number;
   readonly logger?: { warn(obj: object, msg?: string): void };
 }
 
@@ -89,20 +94,6 @@ const LISTENER_RETRY_MIN_MS = 100;
 const LISTENER_RETRY_MAX_MS = 5000;
 /** Attempts of one append that lost a race on an event id to a concurrent append. */
 const MAX_APPEND_ATTEMPTS = 3;
-
-const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
-// admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
-const DRIVER_CONNECTION_MESSAGES = /connection terminated|timeout exceeded when trying to connect|not queryable|client was closed|cannot use a pool after calling end/i;
-
-function isConnectionFailure(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
-  // Node reports a refused connection to a name with several addresses as an AggregateError.
-  if (error instanceof AggregateError && error.errors.some(isConnectionFailure)) return true;
-  return error instanceof Error && DRIVER_CONNECTION_MESSAGES.test(error.message);
-}
 
 function sqlState(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
@@ -185,7 +176,13 @@ export async function openPostgresEventStore(connectionString: string, options: 
   // pg_notify refuses channel names of 64 bytes or more; two schemas sharing a channel only cost spurious wake-ups.
   const channel = `keyledger_events_${schema.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
 
-  const pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  const connectTimeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: connectTimeoutMs,
+    query_timeout: options.timeoutMs,
+  });
   // A connection that ends, idle or checked out, is logged and replaced; it never ends the process.
   surviveConnectionErrors(pool, logger, `postgres event store (schema ${schema})`);
 
@@ -387,7 +384,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
 
   function ensureListener(): void {
     if (closed || listener !== undefined || listenerTimer !== undefined) return;
-    const client = new pg.Client({ connectionString, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    const client = new pg.Client({ connectionString, connectionTimeoutMillis: connectTimeoutMs });
     listener = client;
     const fail = (error: unknown) => {
       if (listener !== client) return;

@@ -5,7 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { describeLocation, type Config } from '../platform/config.js';
 import { openEventStore, withAppendTiming } from '../eventstore/open.js';
-import type { EventStore } from '../eventstore/port.js';
+import type { EventStore, Position } from '../eventstore/port.js';
+import { StoreUnavailableError } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { CredentialIndex } from '../../projections/credentials/credential-index.js';
 import { keyledgerProjections, type KeyledgerProjection } from '../../projections/index.js';
@@ -51,6 +52,10 @@ export interface AppOptions {
   readonly announce?: (text: string) => void;
 }
 
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store' });
@@ -60,10 +65,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   const metrics = new Metrics({ processMetrics: true });
-  const store = withAppendTiming(await openEventStore(config.eventStore, logger), (result, seconds) => metrics.eventStoreAppend(result, seconds));
+  // Every wait on the store is bounded (R30): past it, the request answers 503 STORE_UNAVAILABLE.
+  const timeoutMs = config.storeTimeoutMs;
+  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs }), (result, seconds) => metrics.eventStoreAppend(result, seconds));
   let readStore: ReadStore<ReadModels>;
   try {
-    readStore = await openReadStore<ReadModels>(config.readStore, { logger });
+    readStore = await openReadStore<ReadModels>(config.readStore, { logger, timeoutMs });
   } catch (error) {
     await store.close();
     throw error;
@@ -73,8 +80,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   metrics.observeCredentialIndex(() => index.size);
   metrics.observeProjections(async () => (await runner.status()).map(({ name, lagEvents, lagMs }) => ({ name, lagEvents, lagSeconds: lagMs / 1000 })));
   const auditor = new RequestAuditor(new RequestLog(store, metrics), metrics, logger);
-  // A command answers once the read models and this instance's CredentialIndex hold its events.
-  const commands = new CommandHandler({ store, readYourWrites: (position) => Promise.all([runner.waitFor(position), index.waitFor(position)]).then(() => undefined) });
+  // A command answers once the read models and this instance's CredentialIndex hold its events;
+  // when they cannot follow the store within the bound, it answers STORE_UNAVAILABLE (R30).
+  const readYourWrites = (position: Position) =>
+    Promise.all([runner.waitFor(position, { timeoutMs }), index.waitFor(position, timeoutMs)]).then(
+      () => undefined,
+      (error: unknown) => {
+        throw new StoreUnavailableError(`the read models did not catch up with the store within ${timeoutMs} ms`, { cause: error });
+      },
+    );
+  const commands = new CommandHandler({ store, readYourWrites });
   const keyledger = new Keyledger({ commands, db: readStore.db });
   const graphql = createGraphQLHandler({
     keyledger,
@@ -97,11 +112,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     if (!started || stopping) reasons.push(stopping ? 'stopping' : 'starting');
     for (const p of projections) if (p.state !== 'running') reasons.push(`projection ${p.name} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
     if (started && !stopping && !index.following) reasons.push('the credential index is not following the event store');
-    try {
-      await store.headPosition();
-    } catch (error) {
-      reasons.push(`event store: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    const [events, reads] = await Promise.allSettled([store.headPosition(), readStore.ping()]);
+    if (events.status === 'rejected') reasons.push(`event store: ${messageOf(events.reason)}`);
+    if (reads.status === 'rejected') reasons.push(`read store: ${messageOf(reads.reason)}`);
     sendJson(res, reasons.length === 0 ? 200 : 503, {
       status: reasons.length === 0 ? 'ready' : 'not_ready',
       ...(reasons.length === 0 ? {} : { reasons }),

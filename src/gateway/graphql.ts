@@ -27,6 +27,7 @@ import type { Logger } from '../platform/logger.js';
 import { corsOption, graphiqlOption, renderGraphiQLPage } from './browser.js';
 import { yogaLogging } from './request-logging.js';
 import { holdsSecret, redactSecrets } from '../platform/redact.js';
+import { isStoreUnavailable } from '../eventstore/errors.js';
 
 export type ServerContext = { req: IncomingMessage; res: ServerResponse; audit: RequestAudit; auth: Authentication; now: Date };
 
@@ -350,6 +351,14 @@ export function createGraphQLHandler(options: {
           return new GraphQLError(mapped.message, { nodes: graphQLError?.nodes ?? null, path: graphQLError?.path ?? null, originalError: original, extensions: mapped.extensions });
         }
         if (graphQLError && (!graphQLError.originalError || graphQLError.originalError instanceof GraphQLError)) return graphQLError;
+        // The store away (R30): 503 STORE_UNAVAILABLE, not a fault of the server's (yoga logs it as a warning).
+        if (isStoreUnavailable(original)) {
+          return new GraphQLError('the store is unavailable; retry', {
+            nodes: graphQLError?.nodes ?? null,
+            path: graphQLError?.path ?? null,
+            extensions: { code: 'STORE_UNAVAILABLE', http: httpOf('STORE_UNAVAILABLE') },
+          });
+        }
         logger.error({ err: original, path: graphQLError?.path }, 'unexpected error in a GraphQL request');
         return new GraphQLError(message, { nodes: graphQLError?.nodes ?? null, path: graphQLError?.path ?? null, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },

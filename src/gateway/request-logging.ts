@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { GraphQLError } from 'graphql';
 import type { YogaLogger } from 'graphql-yoga';
 import { DomainError } from '../domain/errors.js';
+import { isStoreUnavailable } from '../eventstore/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { AuditSettlement, RequestAudit } from '../audit/request-audit.js';
 import type { RequestOutcome } from '../domain/requests.js';
@@ -62,7 +63,15 @@ function logYogaError(log: Logger, args: readonly unknown[]): void {
     const cause = rootCause(error);
     const path = error instanceof GraphQLError && error.path ? error.path.join('.') : undefined;
     const code: string | undefined =
-      cause instanceof DomainError ? cause.code : cause instanceof GraphQLError ? (typeof cause.extensions.code === 'string' ? cause.extensions.code : 'GRAPHQL_ERROR') : undefined;
+      cause instanceof DomainError
+        ? cause.code
+        : cause instanceof GraphQLError
+          ? typeof cause.extensions.code === 'string'
+            ? cause.extensions.code
+            : 'GRAPHQL_ERROR'
+          : isStoreUnavailable(cause)
+            ? 'STORE_UNAVAILABLE'
+            : undefined;
     if (code === undefined || SERVER_CODES.has(code)) {
       log.error({ err: cause, ...(path === undefined ? {} : { path }), ...(code === undefined ? {} : { code }) }, 'unexpected error in a GraphQL request');
     } else {

@@ -28,6 +28,11 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** Serve GraphiQL at GET /graphql to a browser. */
   readonly graphiql: boolean;
+  /**
+   * The bound of one wait on a PostgreSQL store (R30): connecting, one statement, a command's wait for
+   * the read models (KEYLEDGER_STORE_TIMEOUT_MS, default 5 s). Past it, the request answers 503.
+   */
+  readonly storeTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -127,6 +132,12 @@ const environment = z.object({
     .min(1024, 'KEYLEDGER_MAX_BODY_BYTES must be at least 1024 bytes')
     .max(104_857_600, 'KEYLEDGER_MAX_BODY_BYTES must be at most 104857600 bytes (100 MiB)')
     .default(1_048_576),
+  KEYLEDGER_STORE_TIMEOUT_MS: z.coerce
+    .number({ error: 'KEYLEDGER_STORE_TIMEOUT_MS must be a number of milliseconds' })
+    .int('KEYLEDGER_STORE_TIMEOUT_MS must be a whole number of milliseconds')
+    .min(100, 'KEYLEDGER_STORE_TIMEOUT_MS must be at least 100 ms')
+    .max(600_000, 'KEYLEDGER_STORE_TIMEOUT_MS must be at most 600000 ms (10 minutes)')
+    .default(5000),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' })
     .default('info'),
@@ -150,6 +161,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     firstRunKeysFile: firstRunKeysFile(values.KEYLEDGER_FIRST_RUN_KEYS_FILE, eventStore),
     corsOrigins: parseCorsOrigins(values.KEYLEDGER_CORS_ORIGINS),
     graphiql: values.KEYLEDGER_GRAPHIQL === 'true' || values.KEYLEDGER_GRAPHIQL === '1',
+    storeTimeoutMs: values.KEYLEDGER_STORE_TIMEOUT_MS,
   };
 }
 

@@ -79,6 +79,8 @@ export async function startGateway(
     env?: Record<string, string>;
     /** PostgreSQL: the application_name of every connection, so a test can find (and end) this gateway's backends. */
     applicationName?: string;
+    /** PostgreSQL: the URL the gateway's stores connect to (default PG_URL), such as a proxy's in front of it. */
+    pgUrl?: string;
   } = {},
 ): Promise<TestGateway> {
   const logs: string[] = [];
@@ -100,7 +102,8 @@ export async function startGateway(
       () => reads.drop(),
     );
     const name = options.applicationName === undefined ? '' : `&application_name=${encodeURIComponent(options.applicationName)}`;
-    env = { KEYLEDGER_EVENT_STORE: `${PG_URL}?schema=${events.schema}${name}`, KEYLEDGER_READ_STORE: `${PG_URL}?schema=${reads.schema}${name}` };
+    const base = options.pgUrl ?? PG_URL;
+    env = { KEYLEDGER_EVENT_STORE: `${base}?schema=${events.schema}${name}`, KEYLEDGER_READ_STORE: `${base}?schema=${reads.schema}${name}` };
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'keyledger-api-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

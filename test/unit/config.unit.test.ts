@@ -14,8 +14,15 @@ describe('configuration', () => {
       firstRunKeysFile: 'data/first-run-keys.txt',
       corsOrigins: [],
       graphiql: true,
+      storeTimeoutMs: 5000,
     });
     expect(loadConfig({ KEYLEDGER_BOOTSTRAP: 'false' }).bootstrap).toBe(false);
+  });
+
+  it('R30: bounds a wait on the store at 5 s unless KEYLEDGER_STORE_TIMEOUT_MS says otherwise', () => {
+    expect(loadConfig({ KEYLEDGER_STORE_TIMEOUT_MS: '1500' }).storeTimeoutMs).toBe(1500);
+    expect(() => loadConfig({ KEYLEDGER_STORE_TIMEOUT_MS: 'soon' })).toThrow(/KEYLEDGER_STORE_TIMEOUT_MS must be a number of milliseconds/);
+    expect(() => loadConfig({ KEYLEDGER_STORE_TIMEOUT_MS: '10' })).toThrow(/at least 100 ms/);
   });
 
   it('R29: bounds a request body at 1 MiB unless KEYLEDGER_MAX_BODY_BYTES says otherwise', () => {

@@ -42,6 +42,7 @@ const REQUEST_ERROR_HTTP: Readonly<Record<RequestErrorCode, { readonly status: n
   HEADERS_TOO_LARGE: { status: 431, spec: false },
   REQUEST_TIMEOUT: { status: 408, spec: false },
   AUDIT_UNAVAILABLE: { status: 503, spec: false },
+  STORE_UNAVAILABLE: { status: 503, spec: false },
   INTERNAL_SERVER_ERROR: { status: 500, spec: false },
 };
 
