@@ -10,16 +10,11 @@ import type { CredentialLookup, VerifiableCredential, VerifiablePrincipal } from
 import type { EventStore, Position, RecordedEvent, Subscription } from '../../src/eventstore/port.js';
 import { START } from '../../src/eventstore/port.js';
 import { decodeEvent } from '../../src/eventstore/recorded.js';
+import { parseList } from '../core/lists.js';
 import type { Logger } from '../../src/platform/logger.js';
 import type { CheckpointTables } from '../core/projection.js';
 import type { PrincipalsTables } from '../principals/tables.js';
 import type { CredentialsTables } from './tables.js';
-
-/** A JSON array of strings, as the read model stores scopes and origins. */
-function parseList(json: string): string[] {
-  const parsed: unknown = JSON.parse(json);
-  return Array.isArray(parsed) ? parsed.filter((item): item is string => typeof item === 'string') : [];
-}
 
 interface Waiter {
   readonly position: Position;

@@ -11,7 +11,7 @@ import { parseFilterText } from '../../domain/input.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import { CREDENTIAL_TYPENAME, globalId, PRINCIPAL_TYPENAME, tryDecodeCredential } from '../core/ids.js';
-import { parseList } from '../core/lists.js';
+import { parseList } from '../../../projections/core/lists.js';
 import { Principal, principalIdArg } from './principals.js';
 
 const AuditEntryKindEnum = builder.enumType('AuditEntryKind', {

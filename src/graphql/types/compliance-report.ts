@@ -7,7 +7,7 @@ import { CREDENTIAL_KINDS, type RevocationReason } from '../../domain/events.js'
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import { CREDENTIAL_TYPENAME, globalId } from '../core/ids.js';
-import { parseList } from '../core/lists.js';
+import { parseList } from '../../../projections/core/lists.js';
 import { RevocationReasonEnum } from './credentials.js';
 import { Principal } from './principals.js';
 

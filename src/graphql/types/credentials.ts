@@ -15,7 +15,7 @@ import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import type { GraphQLContext } from '../core/context.js';
 import { decodeId } from '../core/ids.js';
-import { parseList } from '../core/lists.js';
+import { parseList } from '../../../projections/core/lists.js';
 import { Order, Principal, principalIdArg } from './principals.js';
 
 const CredentialStatusEnum = builder.enumType('CredentialStatus', {

@@ -1,4 +1,5 @@
-// JSON lists as the read models store them (scopes, origins, root fields).
+// JSON lists as the read models store them (scopes, origins, root fields): read back by the
+// GraphQL types and by the CredentialIndex alike.
 
 /** A JSON array of strings; anything else in it is dropped. */
 export function parseList(json: string): string[] {
