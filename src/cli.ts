@@ -11,6 +11,7 @@ import { keyledgerProjections } from '../projections/index.js';
 import type { ReadModels } from '../projections/read-models.js';
 import { openReadStore } from '../projections/core/read-store.js';
 import { ProjectionRunner, type ProjectionStatus } from '../projections/core/runner.js';
+import { leaseFor, type LeaseStatus } from '../projections/core/lease.js';
 import { CommandHandler } from './commands/handler.js';
 import { Keyledger, type InitializedOrg } from './commands/keyledger.js';
 import { DomainError } from './domain/errors.js';
@@ -59,7 +60,9 @@ async function withRunner<T>(logger: Logger, work: (runner: ProjectionRunner<Rea
   try {
     const readStore = await openReadStore<ReadModels>(cfg.readStore, { logger });
     try {
-      const runner = new ProjectionRunner({ store, readStore, projections: keyledgerProjections(), decode: decodeEvent, logger });
+      // Beside a fleet on PostgreSQL, a command follows the lease's holder (and holds the lease itself when nobody does).
+      const lease = leaseFor(cfg.readStore, { instance: `${cfg.instanceId} (cli)`, logger, timeoutMs: cfg.storeTimeoutMs, db: readStore.db });
+      const runner = new ProjectionRunner({ store, readStore, projections: keyledgerProjections(), decode: decodeEvent, logger, lease });
       await runner.migrate();
       return await work(runner);
     } finally {
@@ -108,6 +111,14 @@ function initOrgText(created: InitializedOrg, globalId: (typename: string, id: s
     `  API key:           ${created.apiKey.secret}`,
     `  application key:   ${created.applicationKey.secret}`,
   ].join('\n');
+}
+
+function leaseLine(lease: LeaseStatus): string {
+  if (lease.kind === 'sole') return 'none (SQLite: the gateway on this file applies the projections)';
+  const holder = lease.holder;
+  if (holder === null) return 'free: no instance applies the projections now';
+  const since = holder.since === null ? '' : `, since ${holder.since.toISOString()}`;
+  return `held by ${holder.instance ?? '(an instance that has not said its name yet)'} (PostgreSQL backend ${holder.backendPid ?? '?'}${holder.clientAddress === null ? '' : ` from ${holder.clientAddress}`}${since})`;
 }
 
 function statusTable(statuses: readonly ProjectionStatus[]): string {
@@ -245,17 +256,12 @@ Configuration (environment):
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
       const logger = createLogger({ level: 'warn', destination: process.stderr });
-      const statuses = await withRunner(logger, (runner) => runner.status());
+      const { statuses, lease } = await withRunner(logger, async (runner) => ({ statuses: await runner.status(), lease: await runner.lease() }));
       if (options.json) {
-        console.log(
-          JSON.stringify(
-            statuses.map(({ state: _state, ...s }) => s),
-            null,
-            2,
-          ),
-        );
+        const holder = lease.holder === null ? null : { ...lease.holder, since: lease.holder.since?.toISOString() ?? null };
+        console.log(JSON.stringify({ lease: { kind: lease.kind, holder }, projections: statuses.map(({ state: _state, ...s }) => s) }, null, 2));
       } else {
-        console.log(`event store: ${describeLocation(config().eventStore)}\nread store:  ${describeLocation(config().readStore)}\n`);
+        console.log(`event store: ${describeLocation(config().eventStore)}\nread store:  ${describeLocation(config().readStore)}\nlease:       ${leaseLine(lease)}\n`);
         console.log(statusTable(statuses));
       }
     });

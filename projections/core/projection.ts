@@ -37,11 +37,18 @@ interface ProjectionDefinition<E extends ProjectableEvent> {
 export type Projection<DB, E extends ProjectableEvent = RecordedEvent> = ProjectionDefinition<E> &
   ({ handle(event: E, tx: Transaction<DB>): Promise<void>; handleBatch?: never } | { handleBatch(events: readonly E[], tx: Transaction<DB>): Promise<void>; handle?: never });
 
-/** The runner's own table, present in every read store. */
+/** The runner's own tables, present in every read store. */
 export interface CheckpointTables {
   projection_checkpoints: {
     name: string;
     position: string;
     updated_at: string;
+  };
+  /** Who holds the projection lease (lease.ts). */
+  projection_lease: {
+    name: string;
+    instance: string;
+    backend_pid: number;
+    acquired_at: string;
   };
 }

@@ -8,10 +8,23 @@ import { START } from '../../src/eventstore/port.js';
 import type { Logger } from '../../src/platform/logger.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { isSqliteBusy } from '../../src/sqlite/database.js';
+import { soleLease, type LeaseStatus, type ProjectionLease } from './lease.js';
 import type { CheckpointTables, ProjectableEvent, Projection } from './projection.js';
 import type { ReadStore } from './read-store.js';
 
-export type ProjectionState = 'starting' | 'running' | 'failed' | 'rebuilding' | 'stopped';
+/** `following`: another instance holds the lease and applies it; this one tracks its checkpoint. */
+export type ProjectionState = 'starting' | 'running' | 'following' | 'failed' | 'rebuilding' | 'stopped';
+
+/**
+ * Work that runs on one instance of a fleet at a time: the lease holder's (timed events, such
+ * as the end of a rotation's grace, are appended there). Started when this instance takes the
+ * lease, stopped as soon as it loses it.
+ */
+export interface LeaderDuty {
+  readonly name: string;
+  start(): void;
+  stop(): Promise<void>;
+}
 
 export interface ProjectionStatus {
   readonly name: string;
@@ -79,6 +92,19 @@ const coreMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Who holds the projection lease (lease.ts); PostgreSQL only uses it, every read store has it.
+  '0000_core_0002_projection_lease': {
+    async up(db) {
+      await db.schema
+        .createTable('projection_lease')
+        .ifNotExists()
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('instance', 'text', (c) => c.notNull())
+        .addColumn('backend_pid', 'integer', (c) => c.notNull())
+        .addColumn('acquired_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export interface ProjectionRunnerOptions<DB extends CheckpointTables, E extends ProjectableEvent> {
@@ -92,6 +118,10 @@ export interface ProjectionRunnerOptions<DB extends CheckpointTables, E extends 
   readonly batchSize?: number;
   /** Delay before a failed projection retries (default 1000 ms). */
   readonly retryDelayMs?: number;
+  /** Who applies the projections when several instances share the read store (default: this one, alone). */
+  readonly lease?: ProjectionLease;
+  /** What the lease holder does besides applying the projections. */
+  readonly duties?: readonly LeaderDuty[];
 }
 
 export class ProjectionRunner<DB extends CheckpointTables, E extends ProjectableEvent> {
@@ -103,8 +133,12 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   readonly #logger: Logger;
   readonly #batchSize: number;
   readonly #retryDelayMs: number;
+  readonly #lease: ProjectionLease;
+  readonly #duties: readonly LeaderDuty[];
   #waiters: Waiter[] = [];
   #running = false;
+  /** Gaining and losing the lease, one after the other: a feed stops before it may start again. */
+  #transition: Promise<void> = Promise.resolve();
 
   constructor(options: ProjectionRunnerOptions<DB, E>) {
     this.#decode = options.decode;
@@ -113,6 +147,8 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
     this.#logger = options.logger ?? silentLogger();
     this.#batchSize = options.batchSize ?? 1000;
     this.#retryDelayMs = options.retryDelayMs ?? 1000;
+    this.#lease = options.lease ?? soleLease('local');
+    this.#duties = options.duties ?? [];
     const byName = new Map<string, Projection<DB, E>>();
     for (const projection of options.projections) {
       if (!NAME.test(projection.name)) throw new Error(`projection name ${JSON.stringify(projection.name)} must match ${NAME}`);
@@ -160,16 +196,77 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
     for (const r of results ?? []) this.#logger.info({ migration: r.migrationName }, 'read store migrated');
   }
 
-  /** Starts feeding every projection from its checkpoint. */
+  /**
+   * Takes part: once this instance holds the lease (at once, without one), feeds every projection
+   * from its checkpoint and starts the duties; until then, and whenever it loses it, follows.
+   */
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const name of this.#projections.keys()) this.#startFeed(name);
+    for (const feed of this.#feeds.values()) feed.state = 'following';
+    this.#lease.start({
+      // #changeRole never rejects: a failure is logged there.
+      lead: () => void this.#changeRole(() => this.#lead()),
+      follow: () => void this.#changeRole(() => this.#follow()),
+      positions: (update) => this.#followed(update),
+      resync: () => {
+        this.#resync().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not read the checkpoints; waiting for the next notification'));
+      },
+    });
   }
 
   async stop(): Promise<void> {
+    if (!this.#running) return;
     this.#running = false;
-    await Promise.all([...this.#projections.keys()].map((name) => this.#stopFeed(name)));
+    await this.#lease.stop();
+    await this.#changeRole(() => this.#follow());
+    for (const feed of this.#feeds.values()) if (feed.state === 'following') feed.state = 'stopped';
+  }
+
+  /** Whether this instance applies the projections now (holds the lease). */
+  get leading(): boolean {
+    return this.#lease.held;
+  }
+
+  /** Who holds the projection lease (see lease.ts). */
+  lease(): Promise<LeaseStatus> {
+    return this.#lease.status();
+  }
+
+  #changeRole(change: () => Promise<void>): Promise<void> {
+    this.#transition = this.#transition.then(change).catch((error: unknown) => this.#logger.error({ err: error }, 'projection lease: changing role failed'));
+    return this.#transition;
+  }
+
+  async #lead(): Promise<void> {
+    if (!this.#running || !this.#lease.held) return;
+    for (const name of this.#projections.keys()) this.#startFeed(name);
+    for (const duty of this.#duties) duty.start();
+  }
+
+  async #follow(): Promise<void> {
+    await Promise.all([
+      ...[...this.#projections.keys()].map((name) => this.#stopFeed(name)),
+      ...this.#duties.map((duty) => duty.stop().catch((error: unknown) => this.#logger.error({ duty: duty.name, err: error }, 'a duty of the lease holder failed to stop'))),
+    ]);
+    if (!this.#running) return;
+    for (const feed of this.#feeds.values()) if (feed.state !== 'failed') feed.state = 'following';
+    await this.#resync();
+  }
+
+  /** A follower learns where the holder stands: positions only move forward. */
+  #followed(update: Readonly<Record<string, Position>>): void {
+    for (const [name, position] of Object.entries(update)) {
+      const feed = this.#feeds.get(name);
+      if (feed !== undefined && feed.loop === undefined && position > feed.position) feed.position = position;
+    }
+    this.#notifyWaiters();
+  }
+
+  /** A follower reads the stored checkpoints (on joining, and after its connection was remade). */
+  async #resync(): Promise<void> {
+    const stored = await this.#checkpoints().selectFrom('projection_checkpoints').select(['name', 'position']).execute();
+    this.#followed(Object.fromEntries(stored.map((row) => [row.name, row.position as Position])));
   }
 
   /** What this process knows of each projection, without I/O (for readiness probes). */
@@ -222,6 +319,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
     const feed = this.#feed(name);
     const wasRunning = this.#running && feed.loop !== undefined;
     await this.#stopFeed(name);
+    const stateBefore = feed.state;
     feed.state = 'rebuilding';
     const migrations = Object.entries(projection.migrations)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -243,7 +341,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
         }),
       );
       feed.position = position;
-      feed.state = 'stopped';
+      feed.state = stateBefore === 'following' ? 'following' : 'stopped';
       delete feed.lastError;
       this.#logger.info({ projection: name, events, position }, 'projection rebuilt');
     } catch (error) {
@@ -267,7 +365,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
         const feed = this.#feed(name);
         // A feed of this process may be ahead of its stored checkpoint (batches it had nothing to do for).
         const stored = byName.get(name) ?? START;
-        const position = feed.loop !== undefined && feed.position > stored ? feed.position : stored;
+        const position = feed.position > stored ? feed.position : stored;
         const lagEvents = position >= head ? 0 : await this.#store.countAfter(position, LAG_COUNT_CAP);
         let lagMs = 0;
         if (lagEvents > 0) {
@@ -344,6 +442,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
     feed.loop = this.#runFeed(name, feed).finally(() => {
       feed.loop = undefined;
       if (feed.state !== 'failed') feed.state = 'stopped';
+      this.#notifyWaiters();
     });
   }
 
@@ -388,6 +487,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
           if (!batch.some((event) => handles.has(event.type)) && Date.now() - savedAt < CHECKPOINT_SAVE_INTERVAL_MS) {
             feed.position = last;
             this.#notifyWaiters();
+            this.#lease.publish(name, last);
             continue;
           }
           savedAt = Date.now();
@@ -403,6 +503,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
             }),
           );
           this.#notifyWaiters();
+          this.#lease.publish(name, feed.position);
           if (feed.busy) {
             feed.busy = false;
             this.#logger.info({ projection: name }, 'projection goes on: the store is no longer busy');

@@ -12,7 +12,8 @@ import { CredentialIndex } from '../../projections/credentials/credential-index.
 import { keyledgerProjections, type KeyledgerProjection } from '../../projections/index.js';
 import { openReadStore, type ReadStore } from '../../projections/core/read-store.js';
 import type { ReadModels } from '../../projections/read-models.js';
-import { ProjectionRunner } from '../../projections/core/runner.js';
+import { ProjectionRunner, type LeaderDuty } from '../../projections/core/runner.js';
+import { leaseFor } from '../../projections/core/lease.js';
 import type { KeyledgerEvent } from '../domain/events.js';
 import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import { CommandHandler } from '../commands/handler.js';
@@ -50,6 +51,8 @@ export interface AppOptions {
    * the controlling terminal, else the file `config.firstRunKeysFile` (see bootstrap.ts).
    */
   readonly announce?: (text: string) => void;
+  /** What the projection lease's holder does besides applying the projections (see LeaderDuty). */
+  readonly duties?: readonly LeaderDuty[];
 }
 
 function messageOf(error: unknown): string {
@@ -75,7 +78,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await store.close();
     throw error;
   }
-  const runner = new ProjectionRunner({ store, readStore, projections: options.projections ?? keyledgerProjections(), decode: decodeEvent, logger });
+  // On PostgreSQL, one instance of the fleet applies the projections: the lease's holder (lease.ts).
+  const lease = leaseFor(config.readStore, { instance: config.instanceId, logger, timeoutMs, db: readStore.db });
+  const runner = new ProjectionRunner({
+    store,
+    readStore,
+    projections: options.projections ?? keyledgerProjections(),
+    decode: decodeEvent,
+    logger,
+    lease,
+    ...(options.duties === undefined ? {} : { duties: options.duties }),
+  });
   const index = new CredentialIndex();
   metrics.observeCredentialIndex(() => index.size);
   metrics.observeProjections(async () => (await runner.status()).map(({ name, lagEvents, lagMs }) => ({ name, lagEvents, lagSeconds: lagMs / 1000 })));
@@ -110,16 +123,28 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     const projections = runner.localStates();
     const reasons: string[] = [];
     if (!started || stopping) reasons.push(stopping ? 'stopping' : 'starting');
-    for (const p of projections) if (p.state !== 'running') reasons.push(`projection ${p.name} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
+    for (const p of projections) {
+      if (p.state !== 'running' && p.state !== 'following') reasons.push(`projection ${p.name} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
+    }
     if (started && !stopping && !index.following) reasons.push('the credential index is not following the event store');
-    const [events, reads] = await Promise.allSettled([store.headPosition(), readStore.ping()]);
+    const [events, reads, leased] = await Promise.allSettled([store.headPosition(), readStore.ping(), runner.lease()]);
     if (events.status === 'rejected') reasons.push(`event store: ${messageOf(events.reason)}`);
     if (reads.status === 'rejected') reasons.push(`read store: ${messageOf(reads.reason)}`);
+    const leaseStatus = leased.status === 'fulfilled' ? leased.value : null;
+    if (leaseStatus?.problem !== undefined && started && !stopping) reasons.push(`projection lease: ${leaseStatus.problem}`);
     sendJson(res, reasons.length === 0 ? 200 : 503, {
       status: reasons.length === 0 ? 'ready' : 'not_ready',
       ...(reasons.length === 0 ? {} : { reasons }),
       eventStore: store.kind,
       readStore: readStore.kind,
+      instance: config.instanceId,
+      lease:
+        leaseStatus === null
+          ? { held: runner.leading, holder: null }
+          : {
+              held: leaseStatus.held,
+              holder: leaseStatus.kind === 'sole' ? config.instanceId : (leaseStatus.holder?.instance ?? null),
+            },
       projections: projections.map(({ name, state, position }) => ({ name, state, position })),
     });
   }

@@ -1,6 +1,7 @@
 // Configuration: environment variables with defaults that run on a bare machine, parsed and
 // validated once, at start, with a message that says what is wrong and what would be right.
 
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
@@ -33,6 +34,8 @@ export interface Config {
    * the read models (KEYLEDGER_STORE_TIMEOUT_MS, default 5 s). Past it, the request answers 503.
    */
   readonly storeTimeoutMs: number;
+  /** This instance's name in a fleet: who holds the projection lease (KEYLEDGER_INSTANCE_ID, default host:pid). */
+  readonly instanceId: string;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +141,12 @@ const environment = z.object({
     .min(100, 'KEYLEDGER_STORE_TIMEOUT_MS must be at least 100 ms')
     .max(600_000, 'KEYLEDGER_STORE_TIMEOUT_MS must be at most 600000 ms (10 minutes)')
     .default(5000),
+  KEYLEDGER_INSTANCE_ID: z
+    .string()
+    .trim()
+    .max(100, 'KEYLEDGER_INSTANCE_ID must be at most 100 characters')
+    .regex(/^[\x21-\x7e]*$/, 'KEYLEDGER_INSTANCE_ID must be printable ASCII without spaces')
+    .optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' })
     .default('info'),
@@ -162,6 +171,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     corsOrigins: parseCorsOrigins(values.KEYLEDGER_CORS_ORIGINS),
     graphiql: values.KEYLEDGER_GRAPHIQL === 'true' || values.KEYLEDGER_GRAPHIQL === '1',
     storeTimeoutMs: values.KEYLEDGER_STORE_TIMEOUT_MS,
+    instanceId: values.KEYLEDGER_INSTANCE_ID || `${hostname()}:${process.pid}`,
   };
 }
 

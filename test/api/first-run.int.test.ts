@@ -74,7 +74,7 @@ describe('first run', () => {
     expect(served.output()).not.toMatch(/klk_(api|app)_/);
     expect(await served.stop()).toBe(0);
     const status = await runCli(['projections', 'status', '--json'], env);
-    expect((JSON.parse(status.stdout) as { head: string }[]).every((s) => s.head === '')).toBe(true);
+    expect((JSON.parse(status.stdout) as { projections: { head: string }[] }).projections.every((s) => s.head === '')).toBe(true);
   });
 });
 

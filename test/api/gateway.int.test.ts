@@ -35,6 +35,9 @@ describe('gateway HTTP', () => {
         status: 'ready',
         eventStore: 'sqlite',
         readStore: 'sqlite',
+        instance: config.instanceId,
+        // SQLite: no lease; this process applies the projections.
+        lease: { held: true, holder: config.instanceId },
         projections: [...keyledgerProjections().map((p) => p.name), 'stream_activity'].map((name) => ({ name, state: 'running', position: appended.position })),
       });
 
@@ -113,7 +116,8 @@ describe('keyledger CLI', () => {
   it('reports projection status as JSON', async () => {
     const result = await runCli(['projections', 'status', '--json'], env);
     expect(result.code).toBe(0);
-    const statuses = JSON.parse(result.stdout) as { name: string; lagEvents: number }[];
+    const { lease, projections: statuses } = JSON.parse(result.stdout) as { lease: { kind: string }; projections: { name: string; lagEvents: number }[] };
+    expect(lease.kind).toBe('sole');
     expect(statuses.map((s) => s.name)).toEqual(keyledgerProjections().map((p) => p.name));
     for (const s of statuses) expect(s.lagEvents).toBe(0);
   });
