@@ -143,7 +143,7 @@ export function tempDir(prefix: string): { dir: string; file(name: string): stri
   };
 }
 
-/** A gateway on a fresh SQLite file with one organization made by the operator. */
+/** A gateway on a fresh SQLite file (or the stores `env` names) with one organization made by the operator. */
 export interface BenchGateway {
   readonly app: App;
   readonly url: string;
@@ -153,14 +153,15 @@ export interface BenchGateway {
   close(): Promise<void>;
 }
 
-export async function startBenchGateway(prefix: string): Promise<BenchGateway> {
+/** `env` may name other stores (PostgreSQL schemas, which the caller makes and drops). */
+export async function startBenchGateway(prefix: string, env: Readonly<Record<string, string>> = {}): Promise<BenchGateway> {
   const tmp = tempDir(prefix);
   const cleanups: (() => Promise<void> | void)[] = [() => tmp.remove()];
   const close = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   };
   try {
-    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
+    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`, ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
     const app = await buildApp(config, { logger: silentLogger() });
     cleanups.push(() => app.stop());
     const { url } = await app.start();

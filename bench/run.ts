@@ -5,11 +5,12 @@ import { availableParallelism } from 'node:os';
 import { apiBenchmarks } from './api.js';
 import { appendBenchmarks } from './append.js';
 import { auditBenchmarks } from './audit.js';
+import { fleetBenchmarks } from './fleet.js';
 import { type Benchmark, type Row, figuresTable, fmtMs, isFigure, PG_URL, pgReachable } from './lib.js';
 import { rebuildBenchmarks } from './rebuild.js';
 import { verifyBenchmarks } from './verify.js';
 
-const benchmarks: Benchmark[] = [...appendBenchmarks, ...rebuildBenchmarks, ...apiBenchmarks, ...verifyBenchmarks, ...auditBenchmarks];
+const benchmarks: Benchmark[] = [...appendBenchmarks, ...rebuildBenchmarks, ...apiBenchmarks, ...verifyBenchmarks, ...auditBenchmarks, ...fleetBenchmarks];
 
 const filters = process.argv.slice(2).map((f) => f.toLowerCase());
 const selected = filters.length === 0 ? benchmarks : benchmarks.filter((b) => filters.some((f) => b.name.includes(f)));

@@ -151,7 +151,7 @@ async function setUp(prefix: string): Promise<Setup> {
 }
 
 /** The request events of the org after `from` (a revision), and how many of them are allowed `operation`s. */
-async function auditEntries(app: App, orgId: string, from: number, isOperation: (data: Record<string, unknown>) => boolean): Promise<{ count: number; allowed: number }> {
+export async function auditEntries(app: App, orgId: string, from: number, isOperation: (data: Record<string, unknown>) => boolean): Promise<{ count: number; allowed: number }> {
   const events = await app.store.readStream(requestStream(orgId), { fromRevision: BigInt(from) });
   let allowed = 0;
   for (const event of events) {
@@ -161,12 +161,12 @@ async function auditEntries(app: App, orgId: string, from: number, isOperation: 
   return { count: events.length, allowed };
 }
 
-async function streamLength(app: App, orgId: string): Promise<number> {
+export async function streamLength(app: App, orgId: string): Promise<number> {
   return (await app.store.readStream(requestStream(orgId))).length;
 }
 
 /** The group-commit histogram's sum and count, from the gateway's /metrics. */
-async function batchSizes(url: string): Promise<{ sum: number; count: number }> {
+export async function batchSizes(url: string): Promise<{ sum: number; count: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (name: string): number => {
     const line = text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -175,7 +175,7 @@ async function batchSizes(url: string): Promise<{ sum: number; count: number }> 
   return { sum: value('keyledger_audit_append_batch_size_sum'), count: value('keyledger_audit_append_batch_size_count') };
 }
 
-function describe(label: string, s: LoadSummary): string {
+export function describe(label: string, s: LoadSummary): string {
   return `${label}: ${s.done} in ${fmtMs(s.ms)} = ${fmtRate(s.rate)} req/s, p50 ${fmtMsFine(s.p50Ms)}, p99 ${fmtMsFine(s.p99Ms)}`;
 }
 
@@ -204,11 +204,11 @@ interface Busy {
   cpuMicros: number;
 }
 
-const newBusy = (): Busy => ({ serverActive: 0, loadActive: 0, wall: 0, cpuMicros: 0 });
+export const newBusy = (): Busy => ({ serverActive: 0, loadActive: 0, wall: 0, cpuMicros: 0 });
 const pct = (part: number, whole: number): string => `${whole > 0 ? Math.round((100 * part) / whole) : 0}%`;
 
 /** One load run, and how busy the server thread, the load worker and the process were meanwhile (added to `busy`). */
-async function busyRun(load: HttpLoad, spec: LoadSpec, busy: Busy): Promise<LoadRun> {
+export async function busyRun(load: HttpLoad, spec: LoadSpec, busy: Busy): Promise<LoadRun> {
   const server0 = performance.eventLoopUtilization();
   const load0 = load.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
@@ -222,7 +222,7 @@ async function busyRun(load: HttpLoad, spec: LoadSpec, busy: Busy): Promise<Load
   return run;
 }
 
-function describeBusy(busy: Busy, done: number): string {
+export function describeBusy(busy: Busy, done: number): string {
   return (
     `server thread busy ${pct(busy.serverActive, busy.wall)} (${Math.round((busy.serverActive * 1000) / Math.max(1, done))} µs/request), ` +
     `load worker busy ${pct(busy.loadActive, busy.wall)}, ` +

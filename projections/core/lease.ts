@@ -148,6 +148,17 @@ function postgresLease(options: PostgresLeaseOptions): ProjectionLease {
   const pending = new Map<string, Position>();
   let flushScheduled = false;
 
+  // pg deprecates overlapping queries on one client: each waits for the one before it.
+  const queues = new WeakMap<pg.Client, Promise<unknown>>();
+  function query<R extends pg.QueryResultRow>(on: pg.Client, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const result = (queues.get(on) ?? Promise.resolve()).then(() => on.query<R>(text, values));
+    queues.set(
+      on,
+      result.catch(() => undefined),
+    );
+    return result;
+  }
+
   function schedule(ms: number, run: () => void): void {
     if (stopped) return;
     if (timer !== undefined) clearTimeout(timer);
@@ -209,7 +220,7 @@ function postgresLease(options: PostgresLeaseOptions): ProjectionLease {
     connection.on('notification', onNotification);
     (async () => {
       await connection.connect();
-      await connection.query(`listen ${quoteIdent(channel)}`);
+      await query(connection, `listen ${quoteIdent(channel)}`);
       if (client !== connection) return;
       connected = true;
       problem = undefined;
@@ -232,22 +243,21 @@ function postgresLease(options: PostgresLeaseOptions): ProjectionLease {
     if (stopped || current === undefined || !connected) return;
     try {
       if (held) {
-        await current.query('select 1');
+        await query(current, 'select 1');
       } else {
-        const row = (await current.query<{ taken: boolean; pid: number }>('select pg_try_advisory_lock($1, $2) as taken, pg_backend_pid() as pid', [key1, key2])).rows[0];
+        const row = (await query<{ taken: boolean; pid: number }>(current, 'select pg_try_advisory_lock($1, $2) as taken, pg_backend_pid() as pid', [key1, key2])).rows[0];
         if (row?.taken === true && client === current && !stopped) {
           held = true;
           heldSince = new Date();
-          await current
-            .query(
-              `insert into ${table} (name, instance, backend_pid, acquired_at) values ('projections', $1, $2, $3)
+          await query(
+            current,
+            `insert into ${table} (name, instance, backend_pid, acquired_at) values ('projections', $1, $2, $3)
                on conflict (name) do update set instance = excluded.instance, backend_pid = excluded.backend_pid, acquired_at = excluded.acquired_at`,
-              [instance, row.pid, heldSince.toISOString()],
-            )
-            .catch((error: unknown) => {
-              if (isConnectionFailure(error)) throw error;
-              logger.warn({ err: messageOf(error) }, 'projection lease: could not record the holder');
-            });
+            [instance, row.pid, heldSince.toISOString()],
+          ).catch((error: unknown) => {
+            if (isConnectionFailure(error)) throw error;
+            logger.warn({ err: messageOf(error) }, 'projection lease: could not record the holder');
+          });
           logger.info({ instance }, 'projection lease: taken; this instance applies the projections');
           events?.lead();
         }
@@ -266,7 +276,7 @@ function postgresLease(options: PostgresLeaseOptions): ProjectionLease {
     const payload = JSON.stringify(Object.fromEntries(pending));
     pending.clear();
     // A failure here is the connection's, which its 'error' handler deals with; followers resync on reconnect.
-    current.query('select pg_notify($1, $2)', [channel, payload]).catch(() => undefined);
+    query(current, 'select pg_notify($1, $2)', [channel, payload]).catch(() => undefined);
   }
 
   return {

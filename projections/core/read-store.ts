@@ -1,20 +1,11 @@
 // The read store: where projections keep the read models that queries serve. SQLite (by
 // default the event store's own file) or PostgreSQL, both through Kysely.
 
-import {
-  Kysely,
-  PostgresAdapter,
-  sql,
-  PostgresDialect,
-  SqliteAdapter,
-  type LogEvent,
-  SqliteDialect,
-  type SqliteDatabase as KyselySqliteDatabase,
-  type SqliteStatement,
-} from 'kysely';
+import { Kysely, PostgresAdapter, sql, SqliteAdapter, type LogEvent, SqliteDialect, type SqliteDatabase as KyselySqliteDatabase, type SqliteStatement } from 'kysely';
 import pg from 'pg';
 import type { ReadStoreLocation } from '../../src/platform/config.js';
 import { surviveConnectionErrors } from '../../src/platform/pg-errors.js';
+import { OneSchemaPostgresDialect } from '../../src/platform/pg-migrations.js';
 import type { Logger } from '../../src/platform/logger.js';
 import { AsyncLock, openSqliteFile, writeLockFor, type SqliteDatabase } from '../../src/sqlite/database.js';
 
@@ -115,7 +106,8 @@ export async function openReadStore<DB>(
     setup.release();
   }
   const db = new Kysely<DB>({
-    dialect: new PostgresDialect({ pool }),
+    // Its introspection (for the migrator) sees this schema only: see pg-migrations.ts.
+    dialect: new OneSchemaPostgresDialect({ pool }, location.schema),
     log,
   });
   return {
