@@ -1,29 +1,17 @@
 // Append throughput with 16 concurrent writers, single-event appends: (a) each writer to its own
-// streams, (b) all to one contended stream with retries; reference: raw single-row INSERTs.
+// streams, (b) all to one contended stream with retries; references: raw single-row INSERTs and,
+// on PostgreSQL, Emmett's PostgreSQL event store doing the same work in the same run.
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { getPostgreSQLEventStore, type PostgresEventStore as EmmettStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
 import { WrongExpectedRevisionError } from '../src/eventstore/errors.js';
 import type { EventStore, NewEvent } from '../src/eventstore/port.js';
 import { openPostgresEventStore, postgresEventsTable } from '../src/eventstore/postgres.js';
 import { openSqliteEventStore, sqliteEventsTable } from '../src/eventstore/sqlite.js';
 import { openSqliteFile } from '../src/sqlite/database.js';
-import {
-  type Benchmark,
-  type Figure,
-  type Row,
-  concurrentLoops,
-  dropSchemas,
-  fmtMs,
-  fmtRate,
-  freshSchemaName,
-  log,
-  perSecond,
-  PG_URL,
-  pgReachable,
-  pgSkipped,
-  tempDir,
-} from './lib.js';
+import { type Benchmark, type Row, concurrentLoops, dropSchemas, fmtMs, fmtRate, freshSchemaName, log, perSecond, PG_URL, pgReachable, pgSkipped, tempDir } from './lib.js';
 
 const WRITERS = 16;
 const STREAMS_PER_WRITER = 50;
@@ -32,9 +20,9 @@ const CONTENDED_STREAM = 'org-contended';
 interface Sizes {
   /** Rows of the raw reference and appends of case (a), each split over `rounds`. */
   readonly events: number;
-  /** Raw and (a) alternate round by round, so that a drift in the machine's load hits both alike. */
+  /** Raw and (a) alternate round by round, so that a drift in the machine's load hits all alike (on PostgreSQL, (b)'s loops too). */
   readonly rounds: number;
-  /** Successful appends wanted in case (b). */
+  /** Successful appends wanted in case (b), of each loop. */
   readonly contended: number;
   readonly warmUp: number;
   /** A case (or round) stops early past this, so that the whole run keeps its time budget. */
@@ -87,109 +75,192 @@ async function measureRaw(insert: (row: RawRow) => Promise<void>, prefix: string
   });
 }
 
-/** Case (a): each writer appends to its own 50 streams, `expectedRevision: 'any'`. */
-function measureDistinct(store: EventStore, prefix: string, total: number, maxMs: number) {
-  return concurrentLoops(WRITERS, { total, maxMs }, async (w, i) => {
-    await store.append(distinctStream(prefix, w, i), [smallEvent(w, i)], { expectedRevision: 'any' });
-  });
+interface ContendedRun {
+  readonly done: number;
+  readonly ms: number;
+  readonly conflicts: number;
+  /** Each writer's successful appends. */
+  readonly successes: readonly number[];
+}
+
+/** A contended run's budget: the successful appends wanted, and a time limit. */
+interface Budget {
+  readonly total: number;
+  readonly maxMs: number;
+}
+
+/** Several runs of one contended loop (rounds) as one. */
+function sumRuns(runs: readonly ContendedRun[]): ContendedRun {
+  return {
+    done: runs.reduce((n, r) => n + r.done, 0),
+    ms: runs.reduce((n, r) => n + r.ms, 0),
+    conflicts: runs.reduce((n, r) => n + r.conflicts, 0),
+    successes: Array.from({ length: WRITERS }, (_, w) => runs.reduce((n, r) => n + (r.successes[w] ?? 0), 0)),
+  };
 }
 
 /**
- * Case (b): every writer appends to the same stream, expecting the revision it believes is
- * current, and on a conflict retries with the revision the error reports.
+ * Case (b): every writer appends to the same stream. `attempt` tries one append of the writer's
+ * event and says whether it went in; on a conflict it brings the writer's belief up to date
+ * (its own way) and answers false, and the writer tries again.
  */
-async function measureContended(store: EventStore, total: number, maxMs: number) {
+async function measureContended(budget: Budget, attempt: (w: number, event: NewEvent) => Promise<boolean>): Promise<ContendedRun> {
   let conflicts = 0;
-  const beliefs = Array.from({ length: WRITERS }, () => ({ known: null as bigint | null, successes: 0 }));
-  const run = await concurrentLoops(WRITERS, { total, maxMs }, async (w, i) => {
-    const belief = beliefs[w]!;
+  const successes = Array.from({ length: WRITERS }, () => 0);
+  const run = await concurrentLoops(WRITERS, budget, async (w, i) => {
     const event = smallEvent(w, i);
-    for (;;) {
-      try {
-        const result = await store.append(CONTENDED_STREAM, [event], { expectedRevision: belief.known ?? 'no_stream' });
-        belief.known = result.nextRevision;
-        belief.successes++;
-        return;
-      } catch (error) {
-        if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        conflicts++;
-        belief.known = error.actual !== undefined ? error.actual : await lastRevision(store, CONTENDED_STREAM);
-      }
+    while (!(await attempt(w, event))) conflicts++;
+    successes[w]!++;
+  });
+  return { ...run, conflicts, successes };
+}
+
+/** Says when the stream does not hold exactly the appends that succeeded. */
+function checkStored(label: string, stored: number, run: ContendedRun): void {
+  if (stored !== run.done) console.log(`  ! ${label}: the contended stream holds ${stored} events, ${run.done} appends succeeded`);
+}
+
+/**
+ * The store's own loop: expect the revision the writer believes is current, and on a conflict
+ * retry with the revision the error reports (no read).
+ */
+async function contendedReported(store: EventStore, stream: string, budget: Budget): Promise<ContendedRun> {
+  const known: (bigint | null)[] = Array.from({ length: WRITERS }, () => null);
+  const run = await measureContended(budget, async (w, event) => {
+    try {
+      known[w] = (await store.append(stream, [event], { expectedRevision: known[w] ?? 'no_stream' })).nextRevision;
+      return true;
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      known[w] = error.actual !== undefined ? error.actual : await lastRevision(store, stream, null);
+      return false;
     }
   });
-  const stored = (await store.readStream(CONTENDED_STREAM)).length;
-  if (stored !== run.done) console.log(`  ! contended stream holds ${stored} events, ${run.done} appends succeeded`);
-  const successes = beliefs.map((b) => b.successes);
-  return { ...run, conflicts, spread: `${Math.min(...successes)}–${Math.max(...successes)}` };
+  checkStored('keyledger', (await store.readStream(stream)).length, run);
+  return run;
 }
 
-async function lastRevision(store: EventStore, stream: string): Promise<bigint | null> {
-  const events = await store.readStream(stream);
-  return events.length === 0 ? null : events[events.length - 1]!.revision;
+/**
+ * Read, append, retry: expect the revision the writer last read, and on a conflict read what
+ * was appended since (as the command handler's fold does) before trying again. The same loop as
+ * Emmett's below.
+ */
+async function contendedReadAppendRetry(store: EventStore, stream: string, budget: Budget): Promise<ContendedRun> {
+  const known: (bigint | null)[] = Array.from({ length: WRITERS }, () => null);
+  const run = await measureContended(budget, async (w, event) => {
+    try {
+      known[w] = (await store.append(stream, [event], { expectedRevision: known[w] ?? 'no_stream' })).nextRevision;
+      return true;
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      known[w] = await lastRevision(store, stream, known[w] ?? null);
+      return false;
+    }
+  });
+  checkStored('keyledger', (await store.readStream(stream)).length, run);
+  return run;
 }
 
-/** Raw reference and case (a) in alternating rounds; returns each one's totals. */
-async function measureRawAndDistinct(
-  sizes: Sizes,
-  rawInsert: (row: RawRow) => Promise<void>,
-  store: EventStore,
-): Promise<{ raw: { done: number; ms: number }; distinct: { done: number; ms: number } }> {
+/**
+ * What keyledger's command handler does in one process (src/commands/handler.ts): commands on
+ * one stream wait in a per-stream queue; each reads what was appended since the revision it
+ * knows (its fold), then appends expecting the revision it read, so that writers of one process
+ * never conflict (a conflict, from another process, would read again and retry).
+ */
+async function contendedQueued(store: EventStore, stream: string, budget: Budget): Promise<ContendedRun> {
+  let queue: Promise<unknown> = Promise.resolve();
+  let known: bigint | null = null;
+  const appendQueued = (event: NewEvent): Promise<boolean> => {
+    const run = queue.then(async () => {
+      known = await lastRevision(store, stream, known);
+      try {
+        known = (await store.append(stream, [event], { expectedRevision: known ?? 'no_stream' })).nextRevision;
+        return true;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedRevisionError)) throw error;
+        return false;
+      }
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const run = await measureContended(budget, (_w, event) => appendQueued(event));
+  checkStored('keyledger', (await store.readStream(stream)).length, run);
+  return run;
+}
+
+/** The stream's last revision, reading only the events after `known` (null: the whole stream). */
+async function lastRevision(store: EventStore, stream: string, known: bigint | null): Promise<bigint | null> {
+  const events = await store.readStream(stream, { fromRevision: known === null ? 0n : known + 1n });
+  return events.length === 0 ? known : events[events.length - 1]!.revision;
+}
+
+interface Totals {
+  done: number;
+  ms: number;
+}
+
+/** Case (a) through some store: each writer appends to its own 50 streams, no revision expected. */
+type DistinctAppend = (stream: string, event: NewEvent) => Promise<void>;
+
+function measureDistinct(append: DistinctAppend, prefix: string, total: number, maxMs: number) {
+  return concurrentLoops(WRITERS, { total, maxMs }, (w, i) => append(distinctStream(prefix, w, i), smallEvent(w, i)));
+}
+
+const storeDistinct =
+  (store: EventStore): DistinctAppend =>
+  async (stream, event) => {
+    await store.append(stream, [event], { expectedRevision: 'any' });
+  };
+
+/**
+ * The raw reference and case (a) through each store, in alternating rounds, so that a drift in
+ * the machine's load hits them all alike; returns each one's totals.
+ */
+async function measureRawAndDistinct(sizes: Sizes, rawInsert: (row: RawRow) => Promise<void>, stores: readonly DistinctAppend[]): Promise<{ raw: Totals; distinct: Totals[] }> {
   await measureRaw(rawInsert, 'warm', sizes.warmUp, sizes.maxMs);
-  await measureDistinct(store, 'warm', sizes.warmUp, sizes.maxMs);
+  for (const append of stores) await measureDistinct(append, 'warm', sizes.warmUp, sizes.maxMs);
   const raw = { done: 0, ms: 0 };
-  const distinct = { done: 0, ms: 0 };
+  const distinct = stores.map(() => ({ done: 0, ms: 0 }));
   const perRound = Math.ceil(sizes.events / sizes.rounds);
   for (let round = 0; round < sizes.rounds; round++) {
     // Fresh stream names each round, so that every round starts its streams at revision 0.
     const r = await measureRaw(rawInsert, `org${round}`, perRound, sizes.maxMs);
     raw.done += r.done;
     raw.ms += r.ms;
-    const d = await measureDistinct(store, `org${round}`, perRound, sizes.maxMs);
-    distinct.done += d.done;
-    distinct.ms += d.ms;
+    for (const [k, append] of stores.entries()) {
+      const d = await measureDistinct(append, `org${round}`, perRound, sizes.maxMs);
+      distinct[k]!.done += d.done;
+      distinct[k]!.ms += d.ms;
+    }
   }
   return { raw, distinct };
 }
 
-function appendFigures(
-  bench: string,
-  raw: { done: number; ms: number },
-  distinct: { done: number; ms: number },
-  contended: { done: number; ms: number; conflicts: number; spread: string },
-  target: string | undefined,
-): Figure[] {
-  const rawRate = perSecond(raw.done, raw.ms);
-  const reference = { refLabel: 'raw INSERT, 16 writers', refValue: rawRate, refUnit: 'inserts/s' };
-  const distinctRate = perSecond(distinct.done, distinct.ms);
-  const contendedRate = perSecond(contended.done, contended.ms);
-  const attemptRate = perSecond(contended.done + contended.conflicts, contended.ms);
-  const conflictsPerAppend = (contended.conflicts / Math.max(1, contended.done)).toFixed(1);
-  const targetNote = target ? `; target ratio ${target}` : '';
-  log(`raw INSERT: ${raw.done} rows in ${fmtMs(raw.ms)} = ${fmtRate(rawRate)} inserts/s`);
-  log(`(a) own streams: ${distinct.done} appends in ${fmtMs(distinct.ms)} = ${fmtRate(distinctRate)} appends/s`);
+interface FigureRef {
+  readonly refLabel: string;
+  readonly refValue: number;
+  readonly refUnit: string;
+}
+
+function rawReference(raw: Totals): FigureRef {
+  return { refLabel: 'raw INSERT, 16 writers', refValue: perSecond(raw.done, raw.ms), refUnit: 'inserts/s' };
+}
+
+function logDistinct(who: string, totals: Totals): void {
+  log(`(a) own streams, ${who}: ${totals.done} appends in ${fmtMs(totals.ms)} = ${fmtRate(perSecond(totals.done, totals.ms))} appends/s`);
+}
+
+/** The note of a contended figure: how it went, and the log line saying so. */
+function contendedNote(who: string, run: ContendedRun): string {
+  const conflictsPerAppend = (run.conflicts / Math.max(1, run.done)).toFixed(1);
+  const spread = `${Math.min(...run.successes)}–${Math.max(...run.successes)}`;
+  const attemptRate = fmtRate(perSecond(run.done + run.conflicts, run.ms));
   log(
-    `(b) one contended stream: ${contended.done} appends in ${fmtMs(contended.ms)} = ${fmtRate(contendedRate)} appends/s; ` +
-      `${contended.conflicts} conflicts (${conflictsPerAppend} per append), ${fmtRate(attemptRate)} attempts/s, ` +
-      `successful appends per writer ${contended.spread}`,
+    `(b) one contended stream, ${who}: ${run.done} appends in ${fmtMs(run.ms)} = ${fmtRate(perSecond(run.done, run.ms))} appends/s; ` +
+      `${run.conflicts} conflicts (${conflictsPerAppend} per append), ${attemptRate} attempts/s, successful appends per writer ${spread}`,
   );
-  return [
-    {
-      bench,
-      case: '(a) 16 writers, own streams',
-      value: distinctRate,
-      unit: 'appends/s',
-      ...reference,
-      note: `${distinct.done} appends${targetNote}`,
-    },
-    {
-      bench,
-      case: '(b) 16 writers, one stream',
-      value: contendedRate,
-      unit: 'appends/s',
-      ...reference,
-      note: `${contended.done} appends, ${conflictsPerAppend} conflicts/append, ${fmtRate(attemptRate)} attempts/s, per writer ${contended.spread}`,
-    },
-  ];
+  return `${run.done} appends, ${conflictsPerAppend} conflicts/append, ${attemptRate} attempts/s, per writer ${spread}`;
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -198,6 +269,7 @@ function appendFigures(
 const SQLITE_RAW_SCHEMA = sqliteEventsTable('raw_events');
 
 async function appendSqlite(): Promise<Row[]> {
+  const bench = 'append-sqlite';
   const sizes = SQLITE_SIZES;
   const tmp = tempDir('append');
   try {
@@ -210,18 +282,131 @@ async function appendSqlite(): Promise<Row[]> {
     const rawInsert = async (row: RawRow): Promise<void> => {
       insertRow.run(row.stream, row.revision, row.id.toLowerCase(), row.type, row.data, row.metadata, Date.now());
     };
-    const { raw, distinct } = await measureRawAndDistinct(sizes, rawInsert, store);
+    const {
+      raw,
+      distinct: [distinct],
+    } = await measureRawAndDistinct(sizes, rawInsert, [storeDistinct(store)]);
     rawDb.close();
     await store.close();
 
     const contendedStore = openSqliteEventStore(tmp.file('contended.db'));
-    await measureDistinct(contendedStore, 'warm', sizes.warmUp, sizes.maxMs);
-    const contended = await measureContended(contendedStore, sizes.contended, sizes.maxMs);
+    await measureDistinct(storeDistinct(contendedStore), 'warm', sizes.warmUp, sizes.maxMs);
+    const contended = await contendedReported(contendedStore, CONTENDED_STREAM, { total: sizes.contended, maxMs: sizes.maxMs });
     await contendedStore.close();
-    return appendFigures('append-sqlite', raw, distinct, contended, '>= 0.5');
+
+    const reference = rawReference(raw);
+    log(`raw INSERT: ${raw.done} rows in ${fmtMs(raw.ms)} = ${fmtRate(reference.refValue)} inserts/s`);
+    logDistinct('keyledger', distinct!);
+    return [
+      {
+        bench,
+        case: '(a) 16 writers, own streams',
+        value: perSecond(distinct!.done, distinct!.ms),
+        unit: 'appends/s',
+        ...reference,
+        note: `${distinct!.done} appends; target ratio >= 0.5`,
+      },
+      { bench, case: '(b) 16 writers, one stream', value: perSecond(contended.done, contended.ms), unit: 'appends/s', ...reference, note: contendedNote('keyledger', contended) },
+    ];
   } finally {
     tmp.remove();
   }
+}
+
+// ---------------------------------------------------------------- Emmett (PostgreSQL)
+
+/** The pg type parsers (int8, json, jsonb) that dumbo, Emmett's driver layer, replaces for the whole process when it makes a pool. */
+const DUMBO_TYPE_OIDS = [20, 114, 3802];
+
+/** Emmett's version, as package.json pins it. */
+const EMMETT_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies[
+  '@event-driven-io/emmett-postgresql'
+];
+
+async function createSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(`create schema "${schema}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+interface Emmett {
+  readonly store: EmmettStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Emmett's PostgreSQL event store (getPostgreSQLEventStore) on a pool of 16, with every table,
+ * sequence and function it makes in the fresh schema `schema`. It has no schema option, and its
+ * SQL names nothing schema-qualified: connections whose `search_path` is that schema alone make
+ * and find everything there, and dropping the schema drops it all (nothing lands in `public`).
+ */
+async function openEmmett(schema: string): Promise<Emmett> {
+  const options = `-c search_path="${schema}"`;
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', options);
+  const pool = new pg.Pool({ connectionString: url.toString(), max: WRITERS, options });
+  pool.on('error', () => undefined);
+  const parsers = DUMBO_TYPE_OIDS.map((oid) => [oid, pg.types.getTypeParser(oid)] as const);
+  const store = getPostgreSQLEventStore(url.toString(), { connectionOptions: { pool } });
+  const close = async () => {
+    await store.close();
+    await pool.end();
+    // The next benchmarks of this process read int8 and jsonb as pg does by default.
+    for (const [oid, parser] of parsers) pg.types.setTypeParser(oid, parser);
+  };
+  try {
+    await store.schema.migrate();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { store, close };
+}
+
+function emmettEvent(event: NewEvent) {
+  return { type: event.type, data: event.data as Record<string, unknown>, metadata: event.metadata ?? {} };
+}
+
+/** Case (a) through Emmett: no expected version, as keyledger's `expectedRevision: 'any'`. */
+const emmettDistinct =
+  (emmett: Emmett): DistinctAppend =>
+  async (stream, event) => {
+    await emmett.store.appendToStream(stream, [emmettEvent(event)]);
+  };
+
+/**
+ * emmett-postgresql throws its own bundled copy of ExpectedVersionConflictError, which is not
+ * @event-driven-io/emmett's class: it is known by its code (EmmettError.Codes.ConcurrencyError).
+ */
+function isEmmettConflict(error: unknown): boolean {
+  return error instanceof Error && (error as { errorCode?: unknown }).errorCode === 412;
+}
+
+/**
+ * Case (b) Emmett's way: append with the stream version last read (`expectedStreamVersion`),
+ * and on ExpectedVersionConflictError, which does not say the current version, read what was
+ * appended since and try again. Its versions count events: 0 is a stream not yet written.
+ */
+async function contendedEmmett(emmett: Emmett, stream: string, budget: Budget): Promise<ContendedRun> {
+  const known: bigint[] = Array.from({ length: WRITERS }, () => 0n);
+  const run = await measureContended(budget, async (w, event) => {
+    try {
+      known[w] = (await emmett.store.appendToStream(stream, [emmettEvent(event)], { expectedStreamVersion: known[w]! })).nextExpectedStreamVersion;
+      return true;
+    } catch (error) {
+      if (!isEmmettConflict(error)) throw error;
+      const since = await emmett.store.readStream(stream, { from: known[w]! + 1n });
+      if (since.events.length > 0) known[w] = since.currentStreamVersion;
+      return false;
+    }
+  });
+  checkStored('Emmett', (await emmett.store.readStream(stream)).events.length, run);
+  return run;
 }
 
 // ---------------------------------------------------------------- PostgreSQL
@@ -230,30 +415,78 @@ async function appendPostgres(): Promise<Row[]> {
   const bench = 'append-postgres';
   if (!(await pgReachable())) return [pgSkipped(bench)];
   const sizes = POSTGRES_SIZES;
-  const distinctSchema = freshSchemaName('kl_bench_append');
-  const contendedSchema = freshSchemaName('kl_bench_contended');
+  const keyledgerSchema = freshSchemaName('kl_bench_append');
+  const emmettSchema = freshSchemaName('kl_bench_emmett');
   try {
-    const store = await openPostgresEventStore(PG_URL, { schema: distinctSchema, poolSize: WRITERS });
+    await createSchema(emmettSchema);
+    const store = await openPostgresEventStore(PG_URL, { schema: keyledgerSchema, poolSize: WRITERS });
+    const emmett = await openEmmett(emmettSchema);
     // The store's `events` table (postgres.ts) under another name, in the same schema.
     const pool = new pg.Pool({ connectionString: PG_URL, max: WRITERS });
     pool.on('error', () => undefined);
-    const s = `"${distinctSchema}"`;
-    for (const statement of postgresEventsTable(s, 'raw_events')) await pool.query(statement);
-    const insertSql = `insert into ${s}.raw_events (stream, revision, id, type, data, metadata) values ($1, $2, $3, $4, $5, $6)`;
-    const rawInsert = async (row: RawRow): Promise<void> => {
-      await pool.query(insertSql, [row.stream, row.revision, row.id, row.type, row.data, row.metadata]);
-    };
-    const { raw, distinct } = await measureRawAndDistinct(sizes, rawInsert, store);
-    await pool.end();
-    await store.close();
+    try {
+      const s = `"${keyledgerSchema}"`;
+      for (const statement of postgresEventsTable(s, 'raw_events')) await pool.query(statement);
+      const insertSql = `insert into ${s}.raw_events (stream, revision, id, type, data, metadata) values ($1, $2, $3, $4, $5, $6)`;
+      const rawInsert = async (row: RawRow): Promise<void> => {
+        await pool.query(insertSql, [row.stream, row.revision, row.id, row.type, row.data, row.metadata]);
+      };
+      const {
+        raw,
+        distinct: [keyledger, emmettDistinctRun],
+      } = await measureRawAndDistinct(sizes, rawInsert, [storeDistinct(store), emmettDistinct(emmett)]);
 
-    const contendedStore = await openPostgresEventStore(PG_URL, { schema: contendedSchema, poolSize: WRITERS });
-    await measureDistinct(contendedStore, 'warm', sizes.warmUp, sizes.maxMs);
-    const contended = await measureContended(contendedStore, sizes.contended, sizes.maxMs);
-    await contendedStore.close();
-    return appendFigures(bench, raw, distinct, contended, undefined);
+      // Case (b) on the same tables as (a), each run on a stream of its own, the four loops in
+      // turn round after round, as (a) does.
+      const budget = { total: Math.ceil(sizes.contended / sizes.rounds), maxMs: sizes.maxMs / sizes.rounds };
+      const loops = [
+        (round: number) => contendedReported(store, `org-contended-reported-${round}`, budget),
+        (round: number) => contendedReadAppendRetry(store, `org-contended-read-${round}`, budget),
+        (round: number) => contendedQueued(store, `org-contended-queued-${round}`, budget),
+        (round: number) => contendedEmmett(emmett, `org-contended-emmett-${round}`, budget),
+      ];
+      const runs: ContendedRun[][] = loops.map(() => []);
+      for (let round = 0; round < sizes.rounds; round++) {
+        for (const [k, loop] of loops.entries()) runs[k]!.push(await loop(round));
+      }
+      const [reported, readRetry, queued, emmettRetry] = runs.map(sumRuns) as [ContendedRun, ContendedRun, ContendedRun, ContendedRun];
+
+      const rawRef = rawReference(raw);
+      log(`raw INSERT: ${raw.done} rows in ${fmtMs(raw.ms)} = ${fmtRate(rawRef.refValue)} inserts/s`);
+      logDistinct('keyledger', keyledger!);
+      logDistinct('Emmett', emmettDistinctRun!);
+      const notes = {
+        reported: contendedNote('keyledger, retry on the revision its error reports', reported),
+        readRetry: contendedNote('keyledger, read-append-retry', readRetry),
+        queued: contendedNote('keyledger, queued per stream as its command handler does', queued),
+        emmett: contendedNote('Emmett, read-append-retry', emmettRetry),
+      };
+      const emmettRef = (label: string, totals: Totals): FigureRef => ({ refLabel: label, refValue: perSecond(totals.done, totals.ms), refUnit: 'appends/s' });
+      const distinctVsEmmett = emmettRef('Emmett, 16 writers', emmettDistinctRun!);
+      const contendedVsEmmett = emmettRef('Emmett, read-append-retry', emmettRetry);
+      const rate = (t: Totals) => perSecond(t.done, t.ms);
+      return [
+        { bench, case: '(a) own streams', value: rate(keyledger!), unit: 'appends/s', ...rawRef, note: `${keyledger!.done} appends` },
+        {
+          bench,
+          case: '(a) own streams',
+          value: rate(keyledger!),
+          unit: 'appends/s',
+          ...distinctVsEmmett,
+          note: `Emmett: ${emmettDistinctRun!.done} appends; target ratio >= 1.5`,
+        },
+        { bench, case: '(b) one stream, retry on reported rev', value: rate(reported), unit: 'appends/s', ...rawRef, note: notes.reported },
+        { bench, case: '(b) one stream, read-append-retry', value: rate(readRetry), unit: 'appends/s', ...contendedVsEmmett, note: `${notes.readRetry}; target ratio >= 10` },
+        { bench, case: '(b) one stream, queued (handler)', value: rate(queued), unit: 'appends/s', ...contendedVsEmmett, note: `${notes.queued}; target ratio >= 10` },
+        { bench, case: '(b) one stream, retry on reported rev', value: rate(reported), unit: 'appends/s', ...contendedVsEmmett, note: `Emmett: ${notes.emmett}` },
+      ];
+    } finally {
+      await pool.end();
+      await store.close();
+      await emmett.close();
+    }
   } finally {
-    await dropSchemas([distinctSchema, contendedSchema]);
+    await dropSchemas([keyledgerSchema, emmettSchema]);
   }
 }
 
@@ -265,7 +498,7 @@ export const appendBenchmarks: Benchmark[] = [
   },
   {
     name: 'append-postgres',
-    title: `Append throughput, PostgreSQL (16 writers, pool of 16, one event per append; ${POSTGRES_SIZES.events} per case)`,
+    title: `Append throughput, PostgreSQL, keyledger beside Emmett ${EMMETT_VERSION} (16 writers, pools of 16, one event per append; ${POSTGRES_SIZES.events} per case)`,
     run: appendPostgres,
   },
 ];

@@ -650,6 +650,96 @@ async function revocation(): Promise<Row[]> {
   }
 }
 
+const FAILOVERS = 5;
+
+interface ReadyView {
+  lease: { held: boolean; holder: string | null };
+}
+
+async function readyView(instance: FleetInstance): Promise<ReadyView | null> {
+  try {
+    return (await (await fetch(`${instance.url}/ready`)).json()) as ReadyView;
+  } catch {
+    return null;
+  }
+}
+
+/** The instance that says it holds the lease, once one does (among `among`). */
+async function holderOf(among: readonly FleetInstance[], timeoutMs: number): Promise<FleetInstance> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const views = await Promise.all(among.map(readyView));
+    const holder = among.find((_, i) => views[i]?.lease.held === true);
+    if (holder !== undefined) return holder;
+    if (performance.now() > deadline) throw new Error(`no lease holder among ${among.map((i) => i.name).join(', ')} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * SIGKILL of the lease holder, then at once a command on a survivor, which answers once the
+ * read models hold its event: the time from the kill to that answer is the time the fleet's
+ * projections stood still. Reference: the same command on a quiet fleet.
+ */
+async function failover(): Promise<Row[]> {
+  const bench = 'fleet-failover';
+  if (!(await pgReachable())) return [pgSkipped(bench)];
+  const fleet = await startFleet({ size: 2, pgUrl: PG_URL });
+  try {
+    const quiet: number[] = [];
+    const stalls: number[] = [];
+    const takeovers: number[] = [];
+    for (let round = 0; round < FAILOVERS; round++) {
+      const living = fleet.instances.filter((i) => !i.exited);
+      const holder = await holderOf(living, 10_000);
+      const survivor = living.find((i) => i !== holder)!;
+      const t0 = performance.now();
+      const quietKey = await graphqlData<{ createApiKey: { apiKey: { id: string } } }>(fleet, survivor, CREATE, { name: `quiet-${round}` });
+      quiet.push(performance.now() - t0);
+      await graphqlData(fleet, survivor, REVOKE, { id: quietKey.createApiKey.apiKey.id });
+
+      const killedAt = performance.now();
+      const killed = holder.kill('SIGKILL');
+      const created = await graphqlData<{ createApiKey: { apiKey: { id: string } } }>(fleet, survivor, CREATE, { name: `failover-${round}` });
+      stalls.push(performance.now() - killedAt);
+      await killed;
+      await holderOf([survivor], 10_000);
+      takeovers.push(performance.now() - killedAt);
+      await graphqlData(fleet, survivor, REVOKE, { id: created.createApiKey.apiKey.id });
+      log(`  · round ${round + 1}: the command on ${survivor.name} answered ${fmtMsFine(stalls[round]!)} after the SIGKILL of ${holder.name}`);
+      // The next round's other instance.
+      await fleet.start();
+    }
+    const stall = quantiles(sortedOf(stalls));
+    const quietQ = quantiles(sortedOf(quiet));
+    const takeover = quantiles(sortedOf(takeovers));
+    return [
+      {
+        bench,
+        case: `SIGKILL of the lease holder → a command on the survivor answers, p50 of ${FAILOVERS}`,
+        value: stall.p50 * 1000,
+        unit: 'µs',
+        refLabel: 'the same command, no failover, p50',
+        refValue: quietQ.p50 * 1000,
+        refUnit: 'µs',
+        note: `max ${fmtMsFine(stall.max)}; the command waits until the new holder applied its event (target: within 5 s)`,
+      },
+      {
+        bench,
+        case: `SIGKILL → the survivor's /ready says it holds the lease, max of ${FAILOVERS}`,
+        value: takeover.max * 1000,
+        unit: 'µs',
+        refLabel: 'target',
+        refValue: 5_000_000,
+        refUnit: 'µs',
+        note: `p50 ${fmtMsFine(takeover.p50)}`,
+      },
+    ];
+  } finally {
+    await fleet.close();
+  }
+}
+
 export const fleetBenchmarks: Benchmark[] = [
   {
     name: 'fleet-validate-postgres',
@@ -660,5 +750,10 @@ export const fleetBenchmarks: Benchmark[] = [
     name: 'fleet-revocation',
     title: `two gateway processes on one PostgreSQL, under a validate load: from a revocation on one to the first refusal on the other (${ITERATIONS} keys)`,
     run: revocation,
+  },
+  {
+    name: 'fleet-failover',
+    title: `two gateway processes on one PostgreSQL: from SIGKILL of the projection lease's holder to the projections advancing on the other (${FAILOVERS} times)`,
+    run: failover,
   },
 ];

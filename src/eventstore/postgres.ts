@@ -1,7 +1,7 @@
 // The shared event store: PostgreSQL through a `pg` pool, for several gateway instances at once.
 // Writers of one stream are serialised in the database; readers never skip a late commit.
 
-import { Kysely, Migrator, PostgresDialect, sql as kysql, type Migration } from 'kysely';
+import { Kysely, Migrator, sql as kysql, type Migration } from 'kysely';
 import pg from 'pg';
 import { DuplicateEventIdError, EventStoreError, InvalidAppendError, StoreUnavailableError, WrongExpectedRevisionError } from './errors.js';
 import type {
@@ -20,6 +20,7 @@ import type {
 import { START } from './port.js';
 import { hex16, validateAppend } from './validation.js';
 import { isConnectionFailure, surviveConnectionErrors } from '../platform/pg-errors.js';
+import { OneSchemaPostgresDialect } from '../platform/pg-migrations.js';
 
 /*
  * Ordering and visibility.
@@ -63,6 +64,117 @@ export function postgresEventsTable(quotedSchema: string, name: string): string[
   ];
 }
 
+/**
+ * The append, server-side: one round trip per append, where the same steps sent one by one from
+ * here took seven (begin, lock, the ids check, the streams row, the insert, the notification,
+ * commit). Called as one autocommit statement, it runs in that statement's transaction.
+ *
+ * A function rather than one statement of CTEs: the advisory lock must be taken before anything
+ * gives the transaction an id (see the comment on ordering above), and the CTEs of one statement
+ * share one snapshot and run in no order we can rely on, so the insert could take its id before
+ * the lock is granted, and the snapshot taken before waiting would not see what the previous
+ * writer of the stream committed; nor can a statement branch on a replay or a wrong revision
+ * (return the earlier result, or write nothing and say why). PL/pgSQL runs each step in order,
+ * each with a fresh snapshot (read committed), after the lock.
+ *
+ * Answers one row: `status` is 'appended' or 'replayed' (with `tx`, `gp`, `rev` of the last
+ * event), 'wrong_revision' (`rev`: the stream's revision, null when it has none) or
+ * 'duplicate_id' (`clash`: the 1-based index in the batch of the first id already stored).
+ * The lock key is the one the client-side append took, so both can run on one schema.
+ */
+function appendEventsFunction(schema: string): string {
+  const s = quoteIdent(schema);
+  const lockKey = `'${schema.replace(/'/g, "''")}'`;
+  const body = `
+#variable_conflict use_column
+declare
+  v_n integer := cardinality(p_ids);
+  v_replay boolean := true;
+  v_clash integer;
+  v_stream text;
+  v_stored bigint;
+  v_first bigint;
+  v_revision bigint;
+  v_tx text;
+  v_gp text;
+  v_rev text;
+begin
+  -- First, before anything gives this transaction an id: the next writer of the stream gets its
+  -- id only after this one committed, so a stream's revision order is also its global order
+  -- (locking the streams row alone would let a waiter hold an older id than the winner).
+  perform pg_advisory_xact_lock(hashtext(${lockKey}), hashtext(p_stream));
+
+  -- Under the lock, so a concurrent replay of the same batch to the same stream is seen here. A
+  -- replay: every id stored, in this stream, at consecutive revisions in the batch's order. One
+  -- lookup by id at a time: a plan that always takes the unique index, whatever the statistics.
+  for i in 1 .. v_n loop
+    select e.stream, e.revision, e.transaction_id::text, e.global_position::text into v_stream, v_stored, v_tx, v_gp
+      from ${s}.events e where e.id = p_ids[i];
+    if not found then
+      v_replay := false;
+      continue;
+    end if;
+    v_clash := coalesce(v_clash, i);
+    if i = 1 then
+      v_first := v_stored;
+    end if;
+    if v_replay and (v_stream <> p_stream or v_stored <> v_first + i - 1) then
+      v_replay := false;
+    end if;
+  end loop;
+  if v_clash is not null then
+    if v_replay then
+      return query select 'replayed'::text, v_tx, v_gp, v_stored::text, null::integer;
+    else
+      return query select 'duplicate_id'::text, null::text, null::text, null::text, v_clash;
+    end if;
+    return;
+  end if;
+
+  -- The expected revision, moving the stream's row to its new revision.
+  if p_expected = 'no_stream' then
+    insert into ${s}.streams (stream, revision) values (p_stream, v_n - 1)
+      on conflict do nothing returning revision into v_revision;
+  elsif p_expected = 'exists' then
+    update ${s}.streams set revision = revision + v_n where stream = p_stream returning revision into v_revision;
+  elsif p_expected = 'any' then
+    insert into ${s}.streams (stream, revision) values (p_stream, v_n - 1)
+      on conflict (stream) do update set revision = streams.revision + v_n returning revision into v_revision;
+  elsif p_expected = 'revision' then
+    update ${s}.streams set revision = revision + v_n where stream = p_stream and revision = p_expected_revision
+      returning revision into v_revision;
+  else
+    raise exception 'append_events: unknown expectation %', p_expected using errcode = '22023';
+  end if;
+  if v_revision is null then
+    return query select 'wrong_revision'::text, null::text, null::text,
+      (select revision::text from ${s}.streams where stream = p_stream), null::integer;
+    return;
+  end if;
+
+  with inserted as (
+    insert into ${s}.events (stream, revision, id, type, data, metadata)
+    select p_stream, v_revision - v_n + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
+      from unnest(p_ids, p_types, p_data, p_metadata) with ordinality as e(id, type, data, metadata, ord)
+     order by e.ord
+    returning transaction_id, global_position, revision
+  )
+  select ins.transaction_id::text, ins.global_position::text, ins.revision::text into v_tx, v_gp, v_rev
+    from inserted ins order by ins.revision desc limit 1;
+
+  return query select 'appended'::text, v_tx, v_gp, v_rev, null::integer;
+end`;
+  // A dollar-quote tag that the body (which holds the schema's name) does not contain.
+  let tag = '$append$';
+  while (body.includes(tag)) tag = `${tag.slice(0, -1)}_$`;
+  return `create or replace function ${s}.append_events(
+    p_stream text, p_expected text, p_expected_revision bigint,
+    p_ids uuid[], p_types text[], p_data text[], p_metadata text[]
+  ) returns table (status text, tx text, gp text, rev text, clash integer)
+  language plpgsql volatile
+  as ${tag}${body}${tag}`;
+}
+
 export interface PostgresEventStoreOptions {
   /** Schema holding the store's tables (default `keyledger`). */
   readonly schema?: string;
@@ -88,8 +200,12 @@ const HELD_BACK_MIN_MS = 5;
 const HELD_BACK_MAX_MS = 200;
 /** Held back this long, a subscription tells the logger: some transaction is not ending. */
 const HELD_BACK_WARN_MS = 10_000;
-/** A re-read even without a notification, in case one was lost while the listener reconnected. */
-const SAFETY_POLL_MS = 3000;
+/**
+ * A re-read even without a notification: one may be lost while the listener reconnects, or when
+ * a writer dies between its commit and its notification. Short enough that a revocation still
+ * reaches every instance within a second (R17) then.
+ */
+const SAFETY_POLL_MS = 500;
 const LISTENER_RETRY_MIN_MS = 100;
 const LISTENER_RETRY_MAX_MS = 5000;
 /** Attempts of one append that lost a race on an event id to a concurrent append. */
@@ -168,6 +284,21 @@ function toRecorded(row: EventRow): RecordedEvent {
   };
 }
 
+/** The row `append_events` answers (see appendEventsFunction). */
+interface AppendRow {
+  status: 'appended' | 'replayed' | 'wrong_revision' | 'duplicate_id';
+  tx: string | null;
+  gp: string | null;
+  rev: string | null;
+  clash: number | null;
+}
+
+/** An append's events as JSON text, for jsonb. */
+interface Payload {
+  readonly data: string[];
+  readonly metadata: string[];
+}
+
 export async function openPostgresEventStore(connectionString: string, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
   const schema = options.schema ?? 'keyledger';
   if (schema.length === 0 || schema.includes('\0')) throw new InvalidAppendError(`invalid schema name ${JSON.stringify(schema)}`);
@@ -187,28 +318,16 @@ export async function openPostgresEventStore(connectionString: string, options: 
   surviveConnectionErrors(pool, logger, `postgres event store (schema ${schema})`);
 
   try {
-    await migrateSchema(pool, schema, s);
+    await migrateSchema(pool, schema);
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw toStoreError(error, `opening schema ${schema}`);
   }
 
   const sql = {
-    lockStream: 'select pg_advisory_xact_lock(hashtext($1), hashtext($2))',
-    knownIds: `select id::text as id, stream, revision::text as rev, transaction_id::text as tx, global_position::text as gp
-      from ${s}.events where id = any($1::uuid[])`,
-    noStream: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1) on conflict do nothing returning revision::text as rev`,
-    atRevision: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 and revision = $3::bigint returning revision::text as rev`,
-    exists: `update ${s}.streams set revision = revision + $2::bigint where stream = $1 returning revision::text as rev`,
-    any: `insert into ${s}.streams (stream, revision) values ($1, $2::bigint - 1)
-      on conflict (stream) do update set revision = streams.revision + $2::bigint returning revision::text as rev`,
-    currentRevision: `select revision::text as rev from ${s}.streams where stream = $1`,
-    insert: `insert into ${s}.events (stream, revision, id, type, data, metadata)
-      select $1, $2::bigint + e.ord - 1, e.id, e.type, e.data::jsonb, e.metadata::jsonb
-      from unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) with ordinality as e(id, type, data, metadata, ord)
-      order by e.ord
-      returning transaction_id::text as tx, global_position::text as gp, revision::text as rev`,
+    // One autocommit statement: the function runs in the statement's own transaction (see appendEventsFunction).
     notify: "select pg_notify($1, '')",
+    append: `select status, tx, gp, rev, clash from ${s}.append_events($1, $2, $3::bigint, $4::uuid[], $5::text[], $6::text[], $7::text[])`,
     readStream: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint order by revision`,
     page: `select ${EVENT_COLUMNS} from ${s}.events
       where (transaction_id, global_position) > ($1::xid8, $2::bigint)
@@ -242,77 +361,49 @@ export async function openPostgresEventStore(connectionString: string, options: 
     }
   }
 
-  /** A replay of an earlier append returns that append's result; any other reuse of an id is refused. */
-  async function replayOf(client: pg.PoolClient, stream: string, ids: readonly string[]): Promise<AppendResult | undefined> {
-    const rows = (await client.query<{ id: string; stream: string; rev: string; tx: string; gp: string }>(sql.knownIds, [ids])).rows;
-    if (rows.length === 0) return undefined;
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    const found = ids.map((id) => byId.get(id));
-    const first = found[0];
-    const isReplay = first !== undefined && found.every((f, i) => f !== undefined && f.stream === stream && BigInt(f.rev) === BigInt(first.rev) + BigInt(i));
-    if (!isReplay) throw new DuplicateEventIdError(stream, ids[found.findIndex((f) => f !== undefined)]!);
-    const last = found[found.length - 1]!;
-    return { nextRevision: BigInt(last.rev), position: toPosition(last.tx, last.gp) };
+  /*
+   * Listeners (this instance's and every other's subscriptions) hear of appends by NOTIFY, sent
+   * after the append committed, not inside it: PostgreSQL serialises the commits of notifying
+   * transactions across the whole cluster (one lock held through the commit's flush), which
+   * took group commit away from every append. One notification is in flight per store at a
+   * time; appends meanwhile are announced by one more when it is back. Should this process die
+   * between a commit and its notification, subscribers find the event at their next safety read
+   * (SAFETY_POLL_MS).
+   */
+  let announcing = false;
+  let announceAgain = false;
+  function announce(): void {
+    if (announcing) {
+      announceAgain = true;
+      return;
+    }
+    announcing = true;
+    announceAgain = false;
+    pool
+      .query(sql.notify, [channel])
+      .catch(() => undefined)
+      .finally(() => {
+        announcing = false;
+        if (announceAgain && !closed) announce();
+      });
   }
 
-  /** Moves the stream's row to its new revision, or says why the expected revision does not hold. */
-  async function advanceStream(client: pg.PoolClient, stream: string, expected: ExpectedRevision, n: number): Promise<bigint | undefined> {
-    const count = String(n);
-    const result =
-      expected === 'no_stream'
-        ? await client.query<{ rev: string }>(sql.noStream, [stream, count])
-        : expected === 'exists'
-          ? await client.query<{ rev: string }>(sql.exists, [stream, count])
-          : expected === 'any'
-            ? await client.query<{ rev: string }>(sql.any, [stream, count])
-            : await client.query<{ rev: string }>(sql.atRevision, [stream, count, expected.toString()]);
-    const row = result.rows[0];
-    return row === undefined ? undefined : BigInt(row.rev);
-  }
-
-  async function appendOnce(
-    client: pg.PoolClient,
-    stream: string,
-    events: readonly NewEvent[],
-    ids: readonly string[],
-    payload: { data: string[]; metadata: string[] },
-    expected: ExpectedRevision,
-  ): Promise<AppendResult> {
-    await client.query('begin');
-    try {
-      // Taken before anything gives this transaction an id: the next writer of the stream gets its
-      // id only after this one committed, so a stream's revision order is also its global order
-      // (locking the streams row alone would let a waiter hold an older id than the winner).
-      await client.query(sql.lockStream, [schema, stream]);
-      // Under the lock, so a concurrent replay of the same batch to the same stream is seen here.
-      const replay = await replayOf(client, stream, ids);
-      if (replay) {
-        await client.query('rollback');
-        return replay;
-      }
-      const revision = await advanceStream(client, stream, expected, events.length);
-      if (revision === undefined) {
-        const current = (await client.query<{ rev: string }>(sql.currentRevision, [stream])).rows[0];
-        throw new WrongExpectedRevisionError(stream, expected, current === undefined ? null : BigInt(current.rev));
-      }
-      const inserted = (
-        await client.query<{ tx: string; gp: string; rev: string }>(sql.insert, [
-          stream,
-          (revision - BigInt(events.length) + 1n).toString(),
-          ids,
-          events.map((e) => e.type),
-          payload.data,
-          payload.metadata,
-        ])
-      ).rows;
-      // Delivered to listeners at commit, not before.
-      await client.query(sql.notify, [channel]);
-      await client.query('commit');
-      const last = inserted.reduce((a, b) => (BigInt(b.rev) > BigInt(a.rev) ? b : a));
-      return { nextRevision: BigInt(last.rev), position: toPosition(last.tx, last.gp) };
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
+  async function appendOnce(stream: string, ids: readonly string[], types: readonly string[], payload: Payload, expected: ExpectedRevision): Promise<AppendResult> {
+    const [mode, revision] = typeof expected === 'bigint' ? ['revision', expected.toString()] : [expected, null];
+    // Named: each connection parses and plans the call once, then only binds and executes it.
+    const values = [stream, mode, revision, ids, types, payload.data, payload.metadata];
+    const row = (await pool.query<AppendRow>({ name: 'keyledger_append_events', text: sql.append, values })).rows[0];
+    if (row === undefined) throw new EventStoreError(`postgres event store: append to ${stream}: append_events answered no row`);
+    switch (row.status) {
+      case 'appended':
+        announce();
+        return { nextRevision: BigInt(row.rev!), position: toPosition(row.tx!, row.gp!) };
+      case 'replayed':
+        return { nextRevision: BigInt(row.rev!), position: toPosition(row.tx!, row.gp!) };
+      case 'wrong_revision':
+        throw new WrongExpectedRevisionError(stream, expected, row.rev === null ? null : BigInt(row.rev));
+      case 'duplicate_id':
+        throw new DuplicateEventIdError(stream, ids[row.clash! - 1]!);
     }
   }
 
@@ -322,23 +413,17 @@ export async function openPostgresEventStore(connectionString: string, options: 
     if (stream.includes('\0')) throw new InvalidAppendError(`invalid stream name ${JSON.stringify(stream)}`);
     assertOpen();
     const ids = events.map((e) => e.id.toLowerCase());
-    let payload: { data: string[]; metadata: string[] };
+    const types = events.map((e) => e.type);
+    let payload: Payload;
     try {
       payload = { data: events.map((e) => JSON.stringify(e.data)), metadata: events.map((e) => JSON.stringify(e.metadata ?? {})) };
     } catch (error) {
       throw new InvalidAppendError(`append to ${stream}: event data is not JSON: ${(error as Error).message}`, { cause: error });
     }
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw toStoreError(error, `appending to ${stream}`);
-    }
-    let broken: Error | undefined;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await appendOnce(client, stream, events, ids, payload, expected);
+          return await appendOnce(stream, ids, types, payload, expected);
         } catch (error) {
           // A concurrent append of the same ids to another stream committed first: the
           // check again now sees it, and says replay or DuplicateEventIdError.
@@ -349,15 +434,13 @@ export async function openPostgresEventStore(connectionString: string, options: 
       }
     } catch (error) {
       if (error instanceof EventStoreError) throw error;
-      if (isConnectionFailure(error)) broken = error instanceof Error ? error : new Error(String(error));
       // Bad JSON for jsonb (a \u0000 in a string) and the like: the caller's data, not the store.
       if (sqlState(error)?.startsWith('22')) {
         throw new InvalidAppendError(`append to ${stream}: ${(error as Error).message}`, { cause: error });
       }
-      // A connection lost around commit leaves the outcome unknown; a retry with the same ids is safe.
+      // A connection lost around commit leaves the outcome unknown; a retry with the same ids is
+      // safe. pool.query has already discarded a connection that failed.
       throw toStoreError(error, `appending to ${stream}`);
-    } finally {
-      client.release(broken);
     }
   }
 
@@ -557,10 +640,12 @@ export const EVENT_STORE_MIGRATION_TABLE = 'keyledger_eventstore_migration';
 export const EVENT_STORE_MIGRATION_LOCK_TABLE = 'keyledger_eventstore_migration_lock';
 
 /**
- * The event store's tables, one migration at a time, in the schema `s` (quoted). Never edit a
- * migration that has shipped: add the next one.
+ * The event store's tables and its append function, one migration at a time, in `schema`. Never
+ * edit a migration that has shipped: add the next one. A schema made before a migration gets it
+ * when a store next opens it.
  */
-function postgresEventStoreMigrations(s: string): Record<string, Migration> {
+function postgresEventStoreMigrations(schema: string): Record<string, Migration> {
+  const s = quoteIdent(schema);
   const run = async (db: Kysely<unknown>, statements: readonly string[]) => {
     for (const statement of statements) await kysql.raw(statement).execute(db);
   };
@@ -576,6 +661,8 @@ function postgresEventStoreMigrations(s: string): Record<string, Migration> {
           ...postgresEventsTable(s, 'events'),
         ]),
     },
+    // `create or replace`: the next version of the function comes in a migration of its own.
+    '0002_append_function': { up: (db) => run(db, [appendEventsFunction(schema)]) },
   };
 }
 
@@ -586,13 +673,14 @@ function postgresEventStoreMigrations(s: string): Record<string, Migration> {
  * opens are safe: the migrator tolerates racing creations of its tables, and runs migrations under
  * its advisory lock (one for the whole database, so deployments opening at once take turns).
  */
-async function migrateSchema(pool: pg.Pool, schema: string, s: string): Promise<void> {
+async function migrateSchema(pool: pg.Pool, schema: string): Promise<void> {
   // Over the store's pool, which the store ends itself: destroying this instance must not end it.
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: { connect: () => pool.connect(), end: async () => undefined } }) });
+  // Its introspection (for the migrator) sees this schema only: see pg-migrations.ts.
+  const db = new Kysely<unknown>({ dialect: new OneSchemaPostgresDialect({ pool: { connect: () => pool.connect(), end: async () => undefined } }, schema) });
   try {
     const migrator = new Migrator({
       db,
-      provider: { getMigrations: async () => postgresEventStoreMigrations(s) },
+      provider: { getMigrations: async () => postgresEventStoreMigrations(schema) },
       migrationTableSchema: schema,
       migrationTableName: EVENT_STORE_MIGRATION_TABLE,
       migrationLockTableName: EVENT_STORE_MIGRATION_LOCK_TABLE,

@@ -1,14 +1,14 @@
 // The PostgreSQL event store against the shared contract, plus what only PostgreSQL can get
 // wrong: visibility held back by an older transaction, several pools on one schema, the
-// LISTEN connection dropping, and an unreachable server.
+// LISTEN connection dropping, an unreachable server, and one round trip per append.
 
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DuplicateEventIdError, InvalidAppendError, StoreUnavailableError } from '../../src/eventstore/errors.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DuplicateEventIdError, InvalidAppendError, StoreUnavailableError, WrongExpectedRevisionError } from '../../src/eventstore/errors.js';
 import type { EventStore, NewEvent, Position, RecordedEvent, Subscription } from '../../src/eventstore/port.js';
 import { START } from '../../src/eventstore/port.js';
-import { openPostgresEventStore } from '../../src/eventstore/postgres.js';
+import { EVENT_STORE_MIGRATION_TABLE, openPostgresEventStore } from '../../src/eventstore/postgres.js';
 import { PG_URL, createTestSchema, describePg, pgReachable } from '../support/pg.js';
 import { describeEventStoreContract } from './eventstore.contract.js';
 
@@ -181,6 +181,8 @@ describePg(available, 'postgres event store', () => {
       const raced = await Promise.allSettled([a.append('one', fresh), b.append('two', fresh), a.append('three', fresh)]);
       expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       for (const r of raced) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(DuplicateEventIdError);
+      // Visible once every older transaction of the cluster has ended (the test database is shared).
+      await vi.waitUntil(async () => (await a.countAfter(START, 100)) >= 4);
       expect(await a.countAfter(START, 100)).toBe(4);
     });
 
@@ -220,8 +222,11 @@ describePg(available, 'postgres event store', () => {
       const read = await store.readStream('long');
       expect(read.map((e) => e.revision)).toEqual(Array.from({ length: 15 }, (_, i) => BigInt(i)));
       expect(read[11]!.position).toBe(result.position);
-      const all: RecordedEvent[] = [];
-      for await (const page of store.readAll()) all.push(...page);
+      const all = await vi.waitUntil(async () => {
+        const seen: RecordedEvent[] = [];
+        for await (const page of store.readAll()) seen.push(...page);
+        return seen.length >= read.length ? seen : false;
+      });
       expect(all.map((e) => e.id)).toEqual(read.map((e) => e.id));
       expect(await store.headPosition()).toBe(read[14]!.position);
       expect((await store.readStream('long', { fromRevision: 10n })).map((e) => e.revision)).toEqual([10n, 11n, 12n, 13n, 14n]);
@@ -236,6 +241,89 @@ describePg(available, 'postgres event store', () => {
       await expect(store.append('s\0x', [event()])).rejects.toBeInstanceOf(InvalidAppendError);
       await expect(store.append('s', [{ id: randomUUID(), type: 'Bad', data: { text: 'nul \u0000 inside' } }])).rejects.toBeInstanceOf(InvalidAppendError);
       expect(await store.readStream('s')).toHaveLength(1);
+    });
+
+    it('sends one statement per append, whatever the expectation and whatever the outcome', async () => {
+      const store = await openFresh();
+      // Warm the pool, so that opening connections is not counted.
+      await Promise.all(Array.from({ length: 5 }, (_, i) => store.append(`warm-${i}`, [event()])));
+      // Every statement of the store goes through a pg Client's query (the pool's query included):
+      // one call is one round trip, its Parse, Bind, Execute and Sync sent together.
+      const query = vi.spyOn(pg.Client.prototype, 'query');
+      const sent = async (work: () => Promise<unknown>): Promise<string[]> => {
+        query.mockClear();
+        await work().catch((error: unknown) => error);
+        const texts = query.mock.calls.map(([q]) => (typeof q === 'string' ? q : (q as { text: string }).text));
+        // The notification that wakes listeners goes after the commit, on its own, without the caller waiting for it.
+        return texts.filter((text) => !text.includes('pg_notify'));
+      };
+      try {
+        const batch = [event(), event()];
+        const oneAppend = [expect.stringMatching(/^select .* from "[^"]+"\.append_events\(/)];
+        expect(await sent(() => store.append('s', batch, { expectedRevision: 'no_stream' }))).toEqual(oneAppend);
+        expect(await sent(() => store.append('s', [event()], { expectedRevision: 1n }))).toEqual(oneAppend);
+        expect(await sent(() => store.append('s', [event()], { expectedRevision: 'exists' }))).toEqual(oneAppend);
+        expect(await sent(() => store.append('s', [event()], { expectedRevision: 'any' }))).toEqual(oneAppend);
+        expect(await sent(() => store.append('s', batch, { expectedRevision: 'no_stream' }))).toEqual(oneAppend);
+        expect(await sent(() => store.append('t', [batch[0]!]))).toEqual(oneAppend);
+        expect(await sent(() => store.append('s', [event()], { expectedRevision: 0n }))).toEqual(oneAppend);
+      } finally {
+        query.mockRestore();
+      }
+      // And those were the answers the port promises.
+      await expect(store.append('s', [event()], { expectedRevision: 0n })).rejects.toMatchObject({ name: WrongExpectedRevisionError.name, actual: 4n });
+      await expect(store.append('t', [event(), event()], { expectedRevision: 'no_stream' })).resolves.toMatchObject({ nextRevision: 1n });
+      expect((await store.readStream('s')).map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n, 4n]);
+    });
+
+    it('answers each outcome of the one-statement append as the port says', async () => {
+      const store = await openFresh();
+      const batch = [event(), event(), event()];
+      const first = await store.append('s', batch, { expectedRevision: 'no_stream' });
+      expect(first.nextRevision).toBe(2n);
+      // A replay answers the first append's result, whatever it expects now.
+      expect(await store.append('s', batch, { expectedRevision: 7n })).toEqual(first);
+      // The first id already stored is the one named, in the batch's order.
+      const fresh = event();
+      const reuse = await store.append('s', [fresh, batch[1]!, batch[0]!]).catch((error: unknown) => error);
+      expect(reuse).toBeInstanceOf(DuplicateEventIdError);
+      expect((reuse as DuplicateEventIdError).eventId).toBe(batch[1]!.id);
+      // The same ids in another order are not a replay; consecutive ones of the stream are.
+      await expect(store.append('s', [batch[1]!, batch[0]!])).rejects.toBeInstanceOf(DuplicateEventIdError);
+      expect(await store.append('s', [batch[1]!, batch[2]!])).toEqual(first);
+      await expect(store.append('other', [batch[0]!])).rejects.toBeInstanceOf(DuplicateEventIdError);
+      const wrong = await store.append('none', [event()], { expectedRevision: 'exists' }).catch((error: unknown) => error);
+      expect(wrong).toBeInstanceOf(WrongExpectedRevisionError);
+      expect(wrong).toMatchObject({ stream: 'none', expected: 'exists', actual: null });
+      // Nothing of a refused append was written, not even the stream's row.
+      expect(await store.append('s', [fresh], { expectedRevision: 2n })).toMatchObject({ nextRevision: 3n });
+      expect(await store.readStream('none')).toEqual([]);
+      expect(await store.readStream('other')).toEqual([]);
+      expect((await store.readStream('s')).map((e) => e.id)).toEqual([...batch.map((e) => e.id), fresh.id]);
+    });
+
+    it('gives a schema made before the append function that function, through the migrator', async () => {
+      const before = await openFresh();
+      const schema = before.schema;
+      await before.append('s', [event()]);
+      await before.close();
+      // The schema as the store left it before migration 0002: no function, no record of it.
+      const raw = await rawClient();
+      try {
+        await raw.query(`drop function "${schema}".append_events(text, text, bigint, uuid[], text[], text[], text[])`);
+        await raw.query(`delete from "${schema}".${EVENT_STORE_MIGRATION_TABLE} where name = '0002_append_function'`);
+      } finally {
+        await raw.end();
+      }
+      const after = await openOn(schema);
+      expect((await after.append('s', [event()], { expectedRevision: 0n })).nextRevision).toBe(1n);
+      const check = await rawClient();
+      try {
+        const applied = await check.query<{ name: string }>(`select name from "${schema}".${EVENT_STORE_MIGRATION_TABLE} order by name`);
+        expect(applied.rows.map((r) => r.name)).toEqual(['0001_streams_and_events', '0002_append_function']);
+      } finally {
+        await check.end();
+      }
     });
 
     it('rejects with StoreUnavailableError when the server cannot be reached', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hostname } from 'node:os';
 import { ConfigError, loadConfig, redact } from '../../src/platform/config.js';
 
 describe('configuration', () => {
@@ -15,8 +16,15 @@ describe('configuration', () => {
       corsOrigins: [],
       graphiql: true,
       storeTimeoutMs: 5000,
+      instanceId: `${hostname()}:${process.pid}`,
     });
     expect(loadConfig({ KEYLEDGER_BOOTSTRAP: 'false' }).bootstrap).toBe(false);
+  });
+
+  it('names this instance in a fleet with KEYLEDGER_INSTANCE_ID: printable, without spaces, at most 100 characters', () => {
+    expect(loadConfig({ KEYLEDGER_INSTANCE_ID: 'gw-1.eu-west' }).instanceId).toBe('gw-1.eu-west');
+    expect(() => loadConfig({ KEYLEDGER_INSTANCE_ID: 'gw 1' })).toThrow(/KEYLEDGER_INSTANCE_ID must be printable ASCII without spaces/);
+    expect(() => loadConfig({ KEYLEDGER_INSTANCE_ID: 'x'.repeat(101) })).toThrow(/at most 100 characters/);
   });
 
   it('R30: bounds a wait on the store at 5 s unless KEYLEDGER_STORE_TIMEOUT_MS says otherwise', () => {
