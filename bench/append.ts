@@ -6,6 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { getPostgreSQLEventStore, type PostgresEventStore as EmmettStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
+import { OrganizationAggregate } from '../src/commands/aggregates.js';
+import { CommandHandler } from '../src/commands/handler.js';
+import { OPERATOR } from '../src/domain/actor.js';
 import { WrongExpectedRevisionError } from '../src/eventstore/errors.js';
 import type { EventStore, NewEvent } from '../src/eventstore/port.js';
 import { openPostgresEventStore, postgresEventsTable } from '../src/eventstore/postgres.js';
@@ -162,30 +165,28 @@ async function contendedReadAppendRetry(store: EventStore, stream: string, budge
 }
 
 /**
- * What keyledger's command handler does in one process (src/commands/handler.ts): commands on
- * one stream wait in a per-stream queue; each reads what was appended since the revision it
- * knows (its fold), then appends expecting the revision it read, so that writers of one process
- * never conflict (a conflict, from another process, would read again and retry).
+ * keyledger's own command path (src/commands/handler.ts), on one org stream: 16 writers send
+ * commands (a rename of the org's API key, one event each) through one CommandHandler. Commands
+ * on one stream wait in its lane; those that wait together are decided in turn and appended at
+ * once (group commit), expecting the revision the handler knows, so writers of one process never
+ * conflict. Read-your-writes is left out (no projections run here): the store's work alone.
  */
 async function contendedQueued(store: EventStore, stream: string, budget: Budget): Promise<ContendedRun> {
-  let queue: Promise<unknown> = Promise.resolve();
-  let known: bigint | null = null;
-  const appendQueued = (event: NewEvent): Promise<boolean> => {
-    const run = queue.then(async () => {
-      known = await lastRevision(store, stream, known);
-      try {
-        known = (await store.append(stream, [event], { expectedRevision: known ?? 'no_stream' })).nextRevision;
-        return true;
-      } catch (error) {
-        if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        return false;
-      }
-    });
-    queue = run.catch(() => undefined);
-    return run;
-  };
-  const run = await measureContended(budget, (_w, event) => appendQueued(event));
-  checkStored('keyledger', (await store.readStream(stream)).length, run);
+  const handler = new CommandHandler({ store, readYourWrites: async () => undefined });
+  const orgId = stream.replace(/^org-/, '');
+  const keyId = randomUUID();
+  await handler.execute(
+    OrganizationAggregate,
+    orgId,
+    { type: 'CreateOrganization', orgId, name: 'contended', firstApiKey: { keyId, name: 'key', digest: 'ab'.repeat(32), last4: 'abcd' }, createdBy: null },
+    OPERATOR,
+  );
+  const run = await measureContended(budget, async (w, event) => {
+    await handler.execute(OrganizationAggregate, orgId, { type: 'RenameApiKey', keyId, name: `key-${w}-${event.id}` }, OPERATOR);
+    return true;
+  });
+  // The org's creation made two events.
+  checkStored('keyledger', (await store.readStream(stream)).length - 2, run);
   return run;
 }
 
@@ -442,7 +443,7 @@ async function appendPostgres(): Promise<Row[]> {
       const loops = [
         (round: number) => contendedReported(store, `org-contended-reported-${round}`, budget),
         (round: number) => contendedReadAppendRetry(store, `org-contended-read-${round}`, budget),
-        (round: number) => contendedQueued(store, `org-contended-queued-${round}`, budget),
+        () => contendedQueued(store, `org-${randomUUID()}`, budget),
         (round: number) => contendedEmmett(emmett, `org-contended-emmett-${round}`, budget),
       ];
       const runs: ContendedRun[][] = loops.map(() => []);
@@ -458,7 +459,7 @@ async function appendPostgres(): Promise<Row[]> {
       const notes = {
         reported: contendedNote('keyledger, retry on the revision its error reports', reported),
         readRetry: contendedNote('keyledger, read-append-retry', readRetry),
-        queued: contendedNote('keyledger, queued per stream as its command handler does', queued),
+        queued: contendedNote('keyledger, through its command handler (lane per stream, group commit)', queued),
         emmett: contendedNote('Emmett, read-append-retry', emmettRetry),
       };
       const emmettRef = (label: string, totals: Totals): FigureRef => ({ refLabel: label, refValue: perSecond(totals.done, totals.ms), refUnit: 'appends/s' });
@@ -477,7 +478,7 @@ async function appendPostgres(): Promise<Row[]> {
         },
         { bench, case: '(b) one stream, retry on reported rev', value: rate(reported), unit: 'appends/s', ...rawRef, note: notes.reported },
         { bench, case: '(b) one stream, read-append-retry', value: rate(readRetry), unit: 'appends/s', ...contendedVsEmmett, note: `${notes.readRetry}; target ratio >= 10` },
-        { bench, case: '(b) one stream, queued (handler)', value: rate(queued), unit: 'appends/s', ...contendedVsEmmett, note: `${notes.queued}; target ratio >= 10` },
+        { bench, case: '(b) one stream, command handler', value: rate(queued), unit: 'appends/s', ...contendedVsEmmett, note: `${notes.queued}; target ratio >= 10` },
         { bench, case: '(b) one stream, retry on reported rev', value: rate(reported), unit: 'appends/s', ...contendedVsEmmett, note: `Emmett: ${notes.emmett}` },
       ];
     } finally {

@@ -1,12 +1,13 @@
 // Command handling: read the stream, fold it, decide, append with the expected revision.
-// Commands on one stream run one after another in this process (a busy org does not thrash on
-// conflicts); a bounded retry covers conflicts with other instances. A command answers once
-// the local read models include its events (read-your-writes). Events are appended with every
+// Commands on one stream wait in one lane in this process (a busy org does not thrash on
+// conflicts), and those that wait together are decided in turn and appended at once (group
+// commit); a bounded retry covers conflicts with other instances. A command answers once the
+// local read models include its events (read-your-writes), without holding up the lane. Events are appended with every
 // secret-shaped string a client put in them redacted (R27): this is the one choke point.
 
 import { randomUUID } from 'node:crypto';
 import { WrongExpectedRevisionError } from '../eventstore/errors.js';
-import type { EventStore, JsonValue, Position } from '../eventstore/port.js';
+import type { EventStore, JsonValue, NewEvent, Position } from '../eventstore/port.js';
 import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import type { KeyledgerEvent } from '../domain/events.js';
 import { eventMetadata, type Actor } from '../domain/actor.js';
@@ -43,6 +44,24 @@ interface Folded<State> {
   revision: bigint;
 }
 
+interface Waiting<Event, Command> {
+  readonly command: Command;
+  readonly actor: Actor;
+  readonly requestId: string;
+  resolve(result: CommandResult<Event>): void;
+  reject(error: unknown): void;
+}
+
+interface Lane<State, Event extends DomainEvent, Command> {
+  readonly aggregate: Aggregate<State, Event, Command>;
+  readonly waiting: Waiting<Event, Command>[];
+  draining: boolean;
+}
+
+type Outcome<Event> = { readonly events: readonly Event[] } | { readonly error: unknown };
+
+/** Commands of one stream decided together and appended at once, at most. */
+const MAX_BATCH = 64;
 const MAX_ATTEMPTS = 5;
 const CACHED_STREAMS = 10_000;
 
@@ -50,7 +69,8 @@ export class CommandHandler {
   readonly #store: EventStore;
   readonly #readYourWrites: ReadYourWrites;
   readonly #now: () => Date;
-  readonly #queues = new Map<string, Promise<unknown>>();
+  /** Per stream, the commands waiting for their turn (Lane<State, Event, Command> of the stream's aggregate). */
+  readonly #lanes = new Map<string, unknown>();
   /** Folded state per stream, so a command reads only the events appended since. */
   readonly #cache = new Map<string, Folded<unknown>>();
 
@@ -68,44 +88,94 @@ export class CommandHandler {
     requestId: string = randomUUID(),
   ): Promise<CommandResult<Event>> {
     const stream = `${aggregate.category}-${id}`;
-    const previous = this.#queues.get(stream) ?? Promise.resolve();
-    const run = previous.then(
-      () => this.#attempt(aggregate, stream, command, actor, requestId),
-      () => this.#attempt(aggregate, stream, command, actor, requestId),
-    );
-    const settled = run.catch(() => undefined);
-    this.#queues.set(stream, settled);
-    void settled.then(() => {
-      if (this.#queues.get(stream) === settled) this.#queues.delete(stream);
+    return new Promise<CommandResult<Event>>((resolve, reject) => {
+      // One lane per stream, and a stream belongs to one aggregate (its category): the lane's types are this call's.
+      let lane = this.#lanes.get(stream) as Lane<State, Event, Command> | undefined;
+      if (lane === undefined) {
+        lane = { aggregate, waiting: [], draining: false };
+        this.#lanes.set(stream, lane);
+      }
+      lane.waiting.push({ command, actor, requestId, resolve, reject });
+      if (!lane.draining) void this.#drain(stream, lane);
     });
-    return run;
   }
 
-  async #attempt<State, Event extends DomainEvent, Command>(
+  /**
+   * Runs the lane's commands, batch after batch: every command that arrived while the previous
+   * batch was being appended is decided in turn, each on the state its predecessors left, and
+   * their events go to the store in one append (group commit). The lane moves on as soon as the
+   * append is done; each command's answer waits for the read models (read-your-writes) apart.
+   */
+  async #drain<State, Event extends DomainEvent, Command>(stream: string, lane: Lane<State, Event, Command>): Promise<void> {
+    lane.draining = true;
+    try {
+      while (lane.waiting.length > 0) {
+        const batch = lane.waiting.splice(0, MAX_BATCH);
+        try {
+          const { outcomes, position } = await this.#appendBatch(lane.aggregate, stream, batch);
+          const settle = () => {
+            for (const [i, entry] of batch.entries()) {
+              const outcome = outcomes[i]!;
+              if ('error' in outcome) entry.reject(outcome.error);
+              else entry.resolve({ events: outcome.events, position: outcome.events.length === 0 ? null : position });
+            }
+          };
+          if (position === null) settle();
+          else
+            this.#readYourWrites(position).then(settle, (error: unknown) => {
+              // The events are stored; the commands that decided nothing, or were refused, answer as they would have.
+              for (const [i, entry] of batch.entries()) {
+                const outcome = outcomes[i]!;
+                if ('error' in outcome) entry.reject(outcome.error);
+                else if (outcome.events.length === 0) entry.resolve({ events: outcome.events, position: null });
+                else entry.reject(error);
+              }
+            });
+        } catch (error) {
+          for (const entry of batch) entry.reject(error);
+        }
+      }
+    } finally {
+      lane.draining = false;
+      if (this.#lanes.get(stream) === lane) this.#lanes.delete(stream);
+    }
+  }
+
+  /**
+   * Decides every command of the batch on the stream's state and appends all their events with
+   * the expected revision. A refusal counts only once the append it was decided beside has
+   * succeeded (it may have been decided on a sibling's events); on a conflict with another
+   * instance, the whole batch is decided again on what that instance wrote.
+   */
+  async #appendBatch<State, Event extends DomainEvent, Command>(
     aggregate: Aggregate<State, Event, Command>,
     stream: string,
-    command: Command,
-    actor: Actor,
-    requestId: string,
-  ): Promise<CommandResult<Event>> {
+    batch: readonly Waiting<Event, Command>[],
+  ): Promise<{ outcomes: Outcome<Event>[]; position: Position | null }> {
     for (let attempt = 1; ; attempt++) {
-      const folded = await this.#fold(aggregate, stream);
-      // A secret-shaped string a client put in a name, an email or an origin is stored redacted,
-      // and folded as stored (digests are hex: they never look like a secret).
-      const events = aggregate.decide(command, folded.state, actor).map((event) => redactSecretsIn(event));
-      if (events.length === 0) return { events, position: null };
-      const metadata = redactSecretsIn(eventMetadata(actor, requestId, this.#now()));
+      // The first attempt trusts the cached fold (the common case: this process is the stream's only writer); a conflict reads.
+      const folded = await this.#fold(aggregate, stream, attempt === 1);
+      let state = folded.state;
+      const outcomes: Outcome<Event>[] = [];
+      const appended: NewEvent[] = [];
+      for (const entry of batch) {
+        try {
+          // A secret-shaped string a client put in a name, an email or an origin is stored redacted,
+          // and folded as stored (digests are hex: they never look like a secret).
+          const events = aggregate.decide(entry.command, state, entry.actor).map((event) => redactSecretsIn(event));
+          for (const event of events) state = aggregate.evolve(state, event);
+          const metadata = redactSecretsIn(eventMetadata(entry.actor, entry.requestId, this.#now()));
+          for (const event of events) appended.push({ id: randomUUID(), type: event.type, data: event.data as JsonValue, metadata });
+          outcomes.push({ events });
+        } catch (error) {
+          outcomes.push({ error });
+        }
+      }
+      if (appended.length === 0) return { outcomes, position: null };
       try {
-        const result = await this.#store.append(
-          stream,
-          events.map((event) => ({ id: randomUUID(), type: event.type, data: event.data as JsonValue, metadata })),
-          { expectedRevision: folded.revision < 0n ? 'no_stream' : folded.revision },
-        );
-        let state = folded.state;
-        for (const event of events) state = aggregate.evolve(state, event);
+        const result = await this.#store.append(stream, appended, { expectedRevision: folded.revision < 0n ? 'no_stream' : folded.revision });
         this.#remember(stream, { state, revision: result.nextRevision });
-        await this.#readYourWrites(result.position);
-        return { events, position: result.position };
+        return { outcomes, position: result.position };
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
         // Another instance wrote first: decide again on what it wrote.
@@ -115,8 +185,10 @@ export class CommandHandler {
     }
   }
 
-  async #fold<State, Event extends DomainEvent, Command>(aggregate: Aggregate<State, Event, Command>, stream: string): Promise<Folded<State>> {
+  /** The stream's state: the cached fold, brought up to date from the store unless `trustCache` and there is one. */
+  async #fold<State, Event extends DomainEvent, Command>(aggregate: Aggregate<State, Event, Command>, stream: string, trustCache: boolean): Promise<Folded<State>> {
     const cached = this.#cache.get(stream) as Folded<State> | undefined;
+    if (trustCache && cached !== undefined) return cached;
     let state = cached?.state ?? aggregate.initial;
     let revision = cached?.revision ?? -1n;
     const events = await this.#store.readStream(stream, { fromRevision: revision + 1n });
