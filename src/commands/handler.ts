@@ -62,7 +62,9 @@ type Outcome<Event> = { readonly events: readonly Event[] } | { readonly error: 
 
 /** Commands of one stream decided together and appended at once, at most. */
 const MAX_BATCH = 64;
-const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 10;
+/** The longest pause after a first conflict with another instance (times the attempt's number). */
+const CONFLICT_PAUSE_MS = 5;
 const CACHED_STREAMS = 10_000;
 
 export class CommandHandler {
@@ -178,9 +180,11 @@ export class CommandHandler {
         return { outcomes, position: result.position };
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        // Another instance wrote first: decide again on what it wrote.
+        // Another instance wrote first: decide again on what it wrote, after a short random pause
+        // so that instances racing for one stream fall out of step.
         this.#cache.delete(stream);
         if (attempt >= MAX_ATTEMPTS) throw new DomainError('CONFLICT', 'too many concurrent changes to the same object; try again');
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_PAUSE_MS * attempt));
       }
     }
   }
