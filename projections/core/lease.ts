@@ -59,7 +59,7 @@ export interface ProjectionLease {
   readonly instance: string;
   /** Begins: `lead` at once (sole), or as soon as the lock is taken (PostgreSQL). */
   start(events: LeaseEvents): void;
-  /** The holder tells the followers where a projection stands; coalesced, sent after the current turn. */
+  /** The holder tells the followers where a projection stands; coalesced, sent within PUBLISH_EVERY_MS. */
   publish(name: string, position: Position): void;
   readonly held: boolean;
   status(): Promise<LeaseStatus>;
@@ -95,6 +95,8 @@ function leaseLockKeys(schema: string): readonly [number, number] {
   return [0x6b6c6467, hash & 0x7fffffff];
 }
 
+/** The holder's news for its followers are gathered this long, then sent in one NOTIFY (a follower's read-your-writes may wait as much more). */
+const PUBLISH_EVERY_MS = 10;
 /** Between tries for a free lease, and heartbeats of the holder: a dead holder is replaced within about this. */
 const LEASE_TRY_MS = 1000;
 /** An instance that lost its connection while holding tries again after the others' next try: a healthy follower takes over. */
@@ -291,7 +293,7 @@ function postgresLease(options: PostgresLeaseOptions): ProjectionLease {
       pending.set(name, position);
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(flush);
+        setTimeout(flush, PUBLISH_EVERY_MS).unref();
       }
     },
     get held() {

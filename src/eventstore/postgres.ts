@@ -455,6 +455,28 @@ export async function openPostgresEventStore(connectionString: string, options: 
     return rows[0]?.held === true;
   }
 
+  /*
+   * Subscriptions woken by one notification at one cursor (the credential index and the
+   * projections, caught up) share one read: a read joins one in flight at the same cursor if no
+   * notification came since that one started, so it is as fresh as its own would have been.
+   */
+  let wakes = 0;
+  const sharedPages = new Map<string, { wakes: number; result: Promise<RecordedEvent[]> }>();
+  const sharedHeldBack = new Map<string, { wakes: number; result: Promise<boolean> }>();
+  function shared<T>(inflight: Map<string, { wakes: number; result: Promise<T> }>, key: string, read: () => Promise<T>): Promise<T> {
+    const joined = inflight.get(key);
+    if (joined !== undefined && joined.wakes === wakes) return joined.result;
+    const entry = { wakes, result: read() };
+    inflight.set(key, entry);
+    const done = () => {
+      if (inflight.get(key) === entry) inflight.delete(key);
+    };
+    entry.result.then(done, done);
+    return entry.result;
+  }
+  const subscriptionPage = (cursor: Cursor, limit: number) => shared(sharedPages, `${cursor.transactionId}:${cursor.globalPosition}:${limit}`, () => readPage(cursor, limit));
+  const subscriptionHeldBack = (cursor: Cursor) => shared(sharedHeldBack, `${cursor.transactionId}:${cursor.globalPosition}`, () => hasHeldBack(cursor));
+
   // One LISTEN connection per store wakes every subscription; it reconnects on failure and
   // then wakes them all, since a notification may have been lost meanwhile.
   let listener: pg.Client | undefined;
@@ -462,6 +484,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
   let listenerTimer: NodeJS.Timeout | undefined;
 
   function wakeAll(): void {
+    wakes++;
     for (const subscription of subscriptions) subscription.wake();
   }
 
@@ -544,7 +567,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
       try {
         while (!this.#closed) {
           this.#notified = false;
-          const page = await readPage(cursor, batchSize);
+          const page = await subscriptionPage(cursor, batchSize);
           if (this.#closed) return;
           if (page.length > 0) {
             backoff = 0;
@@ -555,7 +578,7 @@ export async function openPostgresEventStore(connectionString: string, options: 
           if (this.#notified) continue;
           // A commit after the cursor that the visibility rule hides waits only on an older
           // transaction, which may append nothing and so never notify: look again soon.
-          if (await hasHeldBack(cursor)) {
+          if (await subscriptionHeldBack(cursor)) {
             heldSince ??= Date.now();
             if (!warnedHeld && Date.now() - heldSince > HELD_BACK_WARN_MS) {
               warnedHeld = true;
