@@ -69,7 +69,7 @@ const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 export async function openReadStore<DB>(
   location: ReadStoreLocation,
   /** PostgreSQL: `timeoutMs` bounds connecting and each statement (R30); past it the call fails. Default: no bound. */
-  options: { logger?: Logger; timeoutMs?: number } = {},
+  options: { logger?: Logger; timeoutMs?: number; poolSize?: number } = {},
 ): Promise<ReadStore<DB>> {
   let statements = 0;
   const log = (event: LogEvent) => {
@@ -93,7 +93,7 @@ export async function openReadStore<DB>(
   // Read models live in their own schema; every connection works in it.
   const pool = new pg.Pool({
     connectionString: location.url,
-    max: 10,
+    max: options.poolSize ?? 10,
     options: `-c search_path=${location.schema}`,
     connectionTimeoutMillis: options.timeoutMs ?? 0,
     query_timeout: options.timeoutMs,

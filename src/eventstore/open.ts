@@ -8,8 +8,8 @@ import type { AppendResultLabel } from '../platform/metrics.js';
 import { WrongExpectedRevisionError } from './errors.js';
 import type { EventStore } from './port.js';
 
-/** `timeoutMs`: PostgreSQL's bound of connecting and of one statement (R30); the adapter's default when absent. */
-export async function openEventStore(location: EventStoreLocation, logger: Logger, options: { timeoutMs?: number } = {}): Promise<EventStore> {
+/** `timeoutMs`: PostgreSQL's bound of connecting and of one statement (R30); `poolSize`: its pool's connections; the adapter's defaults when absent. */
+export async function openEventStore(location: EventStoreLocation, logger: Logger, options: { timeoutMs?: number; poolSize?: number } = {}): Promise<EventStore> {
   switch (location.kind) {
     case 'sqlite': {
       const { openSqliteEventStore } = await import('./sqlite.js');
@@ -17,7 +17,7 @@ export async function openEventStore(location: EventStoreLocation, logger: Logge
     }
     case 'postgres': {
       const { openPostgresEventStore } = await import('./postgres.js');
-      return openPostgresEventStore(location.url, { schema: location.schema, logger, timeoutMs: options.timeoutMs });
+      return openPostgresEventStore(location.url, { schema: location.schema, logger, timeoutMs: options.timeoutMs, poolSize: options.poolSize });
     }
     case 'kurrentdb': {
       const { openKurrentDbEventStore } = await import('./kurrentdb.js');

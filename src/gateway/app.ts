@@ -70,10 +70,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const metrics = new Metrics({ processMetrics: true });
   // Every wait on the store is bounded (R30): past it, the request answers 503 STORE_UNAVAILABLE.
   const timeoutMs = config.storeTimeoutMs;
-  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs }), (result, seconds) => metrics.eventStoreAppend(result, seconds));
+  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs, poolSize: config.pgPoolSize }), (result, seconds) => metrics.eventStoreAppend(result, seconds));
   let readStore: ReadStore<ReadModels>;
   try {
-    readStore = await openReadStore<ReadModels>(config.readStore, { logger, timeoutMs });
+    readStore = await openReadStore<ReadModels>(config.readStore, { logger, timeoutMs, poolSize: config.pgPoolSize });
   } catch (error) {
     await store.close();
     throw error;

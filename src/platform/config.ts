@@ -34,6 +34,8 @@ export interface Config {
    * the read models (KEYLEDGER_STORE_TIMEOUT_MS, default 5 s). Past it, the request answers 503.
    */
   readonly storeTimeoutMs: number;
+  /** Connections of each PostgreSQL pool (the event store's, the read store's): KEYLEDGER_PG_POOL_SIZE, default 10. */
+  readonly pgPoolSize: number;
   /** This instance's name in a fleet: who holds the projection lease (KEYLEDGER_INSTANCE_ID, default host:pid). */
   readonly instanceId: string;
 }
@@ -141,6 +143,12 @@ const environment = z.object({
     .min(100, 'KEYLEDGER_STORE_TIMEOUT_MS must be at least 100 ms')
     .max(600_000, 'KEYLEDGER_STORE_TIMEOUT_MS must be at most 600000 ms (10 minutes)')
     .default(5000),
+  KEYLEDGER_PG_POOL_SIZE: z.coerce
+    .number({ error: 'KEYLEDGER_PG_POOL_SIZE must be a number of connections' })
+    .int('KEYLEDGER_PG_POOL_SIZE must be a whole number of connections')
+    .min(1, 'KEYLEDGER_PG_POOL_SIZE must be at least 1')
+    .max(200, 'KEYLEDGER_PG_POOL_SIZE must be at most 200')
+    .default(10),
   KEYLEDGER_INSTANCE_ID: z
     .string()
     .trim()
@@ -171,6 +179,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     corsOrigins: parseCorsOrigins(values.KEYLEDGER_CORS_ORIGINS),
     graphiql: values.KEYLEDGER_GRAPHIQL === 'true' || values.KEYLEDGER_GRAPHIQL === '1',
     storeTimeoutMs: values.KEYLEDGER_STORE_TIMEOUT_MS,
+    pgPoolSize: values.KEYLEDGER_PG_POOL_SIZE,
     instanceId: values.KEYLEDGER_INSTANCE_ID || `${hostname()}:${process.pid}`,
   };
 }

@@ -16,9 +16,16 @@ describe('configuration', () => {
       corsOrigins: [],
       graphiql: true,
       storeTimeoutMs: 5000,
+      pgPoolSize: 10,
       instanceId: `${hostname()}:${process.pid}`,
     });
     expect(loadConfig({ KEYLEDGER_BOOTSTRAP: 'false' }).bootstrap).toBe(false);
+  });
+
+  it('sizes each PostgreSQL pool with KEYLEDGER_PG_POOL_SIZE, from 1 to 200', () => {
+    expect(loadConfig({ KEYLEDGER_PG_POOL_SIZE: '32' }).pgPoolSize).toBe(32);
+    expect(() => loadConfig({ KEYLEDGER_PG_POOL_SIZE: '0' })).toThrow(/KEYLEDGER_PG_POOL_SIZE must be at least 1/);
+    expect(() => loadConfig({ KEYLEDGER_PG_POOL_SIZE: 'many' })).toThrow(/KEYLEDGER_PG_POOL_SIZE must be a number/);
   });
 
   it('names this instance in a fleet with KEYLEDGER_INSTANCE_ID: printable, without spaces, at most 100 characters', () => {
