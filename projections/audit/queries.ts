@@ -1,7 +1,8 @@
-// Reads of the audit log: the `auditLog` page (keyset on seq, filtered), and an organization's
-// entries in pages for export. The chain check is integrity.ts.
+// Reads of the audit log: the `auditLog` page (keyset on seq, filtered), the entries of a batch of
+// events for the `auditEntries` feed (the same filter), and an organization's entries in pages for
+// export. The chain check is integrity.ts.
 
-import { type Kysely, sql, type Selectable } from 'kysely';
+import { type Kysely, sql, type Selectable, type SelectQueryBuilder } from 'kysely';
 import type { CredentialKind } from '../../src/domain/events.js';
 import { keysetConnection, type Connection, type PageArgs } from '../core/pagination.js';
 import { readStoreDialect } from '../core/read-store.js';
@@ -29,13 +30,10 @@ const CREDENTIAL_COLUMN = { API_KEY: 'api_key_id', APPLICATION_KEY: 'application
   keyof AuditLogTable
 >;
 
-export function auditLogPage(
-  db: Kysely<AuditTables>,
-  orgId: string,
-  filter: AuditLogFilter | null | undefined,
-  order: AuditOrder,
-  page: PageArgs,
-): Promise<Connection<AuditEntryRow>> {
+type AuditQuery = SelectQueryBuilder<AuditTables, 'audit_log', AuditEntryRow>;
+
+/** The entries of an organization that match a filter (the `auditLog` page's and the `auditEntries` feed's). */
+function filtered(db: Kysely<AuditTables>, orgId: string, filter: AuditLogFilter | null | undefined): AuditQuery {
   let query = db.selectFrom('audit_log').selectAll().where('org_id', '=', orgId);
   if (filter) {
     if (filter.credential) query = query.where(CREDENTIAL_COLUMN[filter.credential.kind], '=', filter.credential.id);
@@ -54,11 +52,30 @@ export function auditLogPage(
     if (filter.from) query = query.where('at', '>=', filter.from.toISOString());
     if (filter.to) query = query.where('at', '<', filter.to.toISOString());
   }
+  return query;
+}
+
+export function auditLogPage(
+  db: Kysely<AuditTables>,
+  orgId: string,
+  filter: AuditLogFilter | null | undefined,
+  order: AuditOrder,
+  page: PageArgs,
+): Promise<Connection<AuditEntryRow>> {
   return keysetConnection(
-    query,
+    filtered(db, orgId, filter),
     { tag: [order], direction: order === 'NEWEST_FIRST' ? 'DESC' : 'ASC', keys: [{ column: 'seq', kind: 'integer', of: (row) => Number(row.seq) }] },
     page,
   );
+}
+
+/** The `auditEntries` feed: the organization's entries of these events that match the filter, in log order. */
+export function auditEntriesOfEvents(db: Kysely<AuditTables>, orgId: string, eventIds: readonly string[], filter: AuditLogFilter | null | undefined): Promise<AuditEntryRow[]> {
+  if (eventIds.length === 0) return Promise.resolve([]);
+  return filtered(db, orgId, filter)
+    .where('event_id', 'in', [...eventIds])
+    .orderBy('seq')
+    .execute();
 }
 
 /**

@@ -20,10 +20,16 @@ export type ProjectionState = 'starting' | 'running' | 'following' | 'failed' | 
  * as the end of a rotation's grace, are appended there). Started when this instance takes the
  * lease, stopped as soon as it loses it.
  */
-export interface LeaderDuty {
+export interface LeaderDuty<E = ProjectableEvent> {
   readonly name: string;
   start(): void;
   stop(): Promise<void>;
+  /**
+   * What a projection has just committed (its events, in order), told on the lease holder after
+   * each transaction and before the waiters on it are resolved: how a duty learns of new work as
+   * it lands, without reading the store again. It must not throw, nor block.
+   */
+  applied?(projection: string, events: readonly E[]): void;
 }
 
 export interface ProjectionStatus {
@@ -121,7 +127,7 @@ export interface ProjectionRunnerOptions<DB extends CheckpointTables, E extends 
   /** Who applies the projections when several instances share the read store (default: this one, alone). */
   readonly lease?: ProjectionLease;
   /** What the lease holder does besides applying the projections. */
-  readonly duties?: readonly LeaderDuty[];
+  readonly duties?: readonly LeaderDuty<NoInfer<E>>[];
 }
 
 export class ProjectionRunner<DB extends CheckpointTables, E extends ProjectableEvent> {
@@ -134,7 +140,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   readonly #batchSize: number;
   readonly #retryDelayMs: number;
   readonly #lease: ProjectionLease;
-  readonly #duties: readonly LeaderDuty[];
+  readonly #duties: readonly LeaderDuty<E>[];
   #waiters: Waiter[] = [];
   #running = false;
   /** Gaining and losing the lease, one after the other: a feed stops before it may start again. */
@@ -491,17 +497,21 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
             continue;
           }
           savedAt = Date.now();
+          let applied: readonly E[] = [];
           feed.position = await this.#readStore.writeLock.run(() =>
             this.#readStore.db.transaction().execute(async (tx) => {
               // Another process (a second gateway, a CLI rebuild) may have moved the checkpoint:
               // what it applied is not applied again. PostgreSQL locks the row for the transaction.
               const stored = await this.#storedCheckpoint(tx, name);
-              await this.#apply(projection, handles, stored === START ? batch : batch.filter((event) => event.position > stored), tx);
+              const fresh = stored === START ? batch : batch.filter((event) => event.position > stored);
+              await this.#apply(projection, handles, fresh, tx);
+              applied = fresh.filter((event) => handles.has(event.type));
               if (last <= stored) return stored;
               await this.#saveCheckpoint(tx, name, last);
               return last;
             }),
           );
+          this.#tellDuties(name, applied);
           this.#notifyWaiters();
           this.#lease.publish(name, feed.position);
           if (feed.busy) {
@@ -536,6 +546,17 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
           };
         });
         feed.wake = undefined;
+      }
+    }
+  }
+
+  #tellDuties(name: string, events: readonly E[]): void {
+    if (events.length === 0) return;
+    for (const duty of this.#duties) {
+      try {
+        duty.applied?.(name, events);
+      } catch (error) {
+        this.#logger.error({ duty: duty.name, projection: name, err: error }, 'a duty of the lease holder failed to take in what was applied');
       }
     }
   }

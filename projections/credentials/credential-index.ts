@@ -3,7 +3,7 @@
 // and a revocation this instance made is refused from the moment its mutation answers.
 
 import type { Kysely } from 'kysely';
-import { credentialChange, principalChange } from '../../src/domain/credential.js';
+import { credentialChange, principalChange, type NewCredential } from '../../src/domain/credential.js';
 import { isCredentialEvent, isPrincipalLifecycleEvent, type CredentialEvent, type PrincipalLifecycleEvent } from '../../src/domain/events.js';
 import { isPermission, isRole } from '../../src/domain/permissions.js';
 import type { CredentialLookup, VerifiableCredential, VerifiablePrincipal } from '../../src/domain/verification.js';
@@ -60,7 +60,10 @@ export class CredentialIndex implements CredentialLookup {
       const at = (name: string) => (checkpoints.find((c) => c.name === name)?.position ?? START) as Position;
       this.#credentialsFrom = at('credentials');
       this.#principalsFrom = at('principals');
-      for (const row of await tx.selectFrom('credentials').select(['id', 'kind', 'org_id', 'digest', 'owner_id', 'scopes', 'status', 'expires_at', 'allowed_origins']).execute()) {
+      for (const row of await tx
+        .selectFrom('credentials')
+        .select(['id', 'kind', 'org_id', 'digest', 'owner_id', 'scopes', 'status', 'expires_at', 'revokes_at', 'allowed_origins'])
+        .execute()) {
         this.#digestOf.set(row.id, row.digest);
         this.#byDigest.set(row.digest, {
           id: row.id,
@@ -70,6 +73,7 @@ export class CredentialIndex implements CredentialLookup {
           scopes: row.scopes === null ? null : parseList(row.scopes).filter(isPermission),
           active: row.status === 'ACTIVE',
           expiresAt: row.expires_at,
+          revokesAt: row.revokes_at,
           allowedOrigins: row.allowed_origins === null ? [] : parseList(row.allowed_origins),
         });
       }
@@ -157,15 +161,26 @@ export class CredentialIndex implements CredentialLookup {
     if (digest !== undefined && current) this.#byDigest.set(digest, change(current));
   }
 
+  #add(credential: NewCredential): void {
+    const { id, kind, orgId, ownerId, scopes, allowedOrigins, expiresAt, digest } = credential;
+    this.#byDigest.set(digest, { id, kind, orgId, ownerId, scopes, allowedOrigins, expiresAt, revokesAt: null, active: true });
+    this.#digestOf.set(id, digest);
+  }
+
   #applyCredential(event: CredentialEvent): void {
     const change = credentialChange(event);
     switch (change.change) {
-      case 'created': {
-        const { id, kind, orgId, ownerId, scopes, allowedOrigins, expiresAt, digest } = change.credential;
-        this.#byDigest.set(digest, { id, kind, orgId, ownerId, scopes, allowedOrigins, expiresAt, active: true });
-        this.#digestOf.set(id, digest);
+      case 'created':
+        this.#add(change.credential);
         return;
-      }
+      case 'rotated':
+        // R18: both authenticate until the predecessor's grace ends (the status rule reads revokesAt).
+        this.#add(change.successor);
+        this.#change(change.id, (c) => ({ ...c, revokesAt: change.revokeAt }));
+        return;
+      case 'expired':
+        // R19: a key stops authenticating at its expiresAt, recorded or not.
+        return;
       case 'scoped':
         this.#change(change.id, (c) => ({ ...c, scopes: change.scopes }));
         return;

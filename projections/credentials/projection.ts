@@ -1,13 +1,44 @@
 // Read model `credentials`: the current state of every API key, application key and client
-// token (never a secret: its digest and last four characters only).
+// token (never a secret: its digest and last four characters only). Each event touches the rows
+// it names and no other: a rotation inserts its successor and marks its predecessor, whatever
+// the size of the organization.
 
-import { credentialChange } from '../../src/domain/credential.js';
+import { sql, type Transaction } from 'kysely';
+import { credentialChange, type NewCredential } from '../../src/domain/credential.js';
 import { CREDENTIAL_EVENT_TYPES, type CredentialEvent } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { Recorded } from '../../src/eventstore/recorded.js';
 import type { Projection } from '../core/projection.js';
 import { eventTime } from '../core/time.js';
 import type { CredentialsTables } from './tables.js';
+
+async function insertCredential(tx: Transaction<CredentialsTables>, c: NewCredential, at: string): Promise<void> {
+  await tx
+    .insertInto('credentials')
+    .values({
+      id: c.id,
+      kind: c.kind,
+      org_id: c.orgId,
+      name: c.name,
+      name_key: nameKey(c.name),
+      last4: c.last4,
+      digest: c.digest,
+      owner_id: c.ownerId,
+      created_by: c.createdBy,
+      scopes: c.kind === 'APPLICATION_KEY' && c.scopes !== null ? JSON.stringify(c.scopes) : null,
+      allowed_origins: c.kind === 'CLIENT_TOKEN' ? JSON.stringify(c.allowedOrigins) : null,
+      status: 'ACTIVE',
+      revocation_reason: null,
+      created_at: at,
+      modified_at: at,
+      revoked_at: null,
+      expires_at: c.expiresAt,
+      successor_id: null,
+      revokes_at: null,
+      expiry_recorded_at: null,
+    })
+    .execute();
+}
 
 export const credentialsProjection: Projection<CredentialsTables, Recorded<CredentialEvent>> = {
   name: 'credentials',
@@ -44,37 +75,41 @@ export const credentialsProjection: Projection<CredentialsTables, Recorded<Crede
         await db.schema.dropTable('credentials').ifExists().execute();
       },
     },
+    // R18, R19: rotations and recorded expiries, and what the scheduler looks for: the earliest
+    // grace to end and the earliest expiry to record, each read from a partial index of the rows
+    // still waiting for it.
+    '0002_rotation_expiry': {
+      async up(db) {
+        for (const column of ['successor_id', 'revokes_at', 'expiry_recorded_at']) await db.schema.alterTable('credentials').addColumn(column, 'text').execute();
+        await db.schema.createIndex('credentials_grace_due').on('credentials').column('revokes_at').where(sql<boolean>`status = 'ACTIVE' and revokes_at is not null`).execute();
+        await db.schema
+          .createIndex('credentials_expiry_due')
+          .on('credentials')
+          .column('expires_at')
+          .where(sql<boolean>`status = 'ACTIVE' and expires_at is not null and expiry_recorded_at is null`)
+          .execute();
+      },
+      async down(db) {
+        await db.schema.dropIndex('credentials_grace_due').ifExists().execute();
+        await db.schema.dropIndex('credentials_expiry_due').ifExists().execute();
+        for (const column of ['successor_id', 'revokes_at', 'expiry_recorded_at']) await db.schema.alterTable('credentials').dropColumn(column).execute();
+      },
+    },
   },
   async handle(event, tx) {
     const at = eventTime(event);
     const change = credentialChange(event);
     switch (change.change) {
-      case 'created': {
-        const c = change.credential;
-        await tx
-          .insertInto('credentials')
-          .values({
-            id: c.id,
-            kind: c.kind,
-            org_id: c.orgId,
-            name: c.name,
-            name_key: nameKey(c.name),
-            last4: c.last4,
-            digest: c.digest,
-            owner_id: c.ownerId,
-            created_by: c.createdBy,
-            scopes: c.kind === 'APPLICATION_KEY' && c.scopes !== null ? JSON.stringify(c.scopes) : null,
-            allowed_origins: c.kind === 'CLIENT_TOKEN' ? JSON.stringify(c.allowedOrigins) : null,
-            status: 'ACTIVE',
-            revocation_reason: null,
-            created_at: at,
-            modified_at: at,
-            revoked_at: null,
-            expires_at: c.expiresAt,
-          })
-          .execute();
+      case 'created':
+        await insertCredential(tx, change.credential, at);
         return;
-      }
+      case 'rotated':
+        await insertCredential(tx, change.successor, at);
+        await tx.updateTable('credentials').set({ successor_id: change.successor.id, revokes_at: change.revokeAt, modified_at: at }).where('id', '=', change.id).execute();
+        return;
+      case 'expired':
+        await tx.updateTable('credentials').set({ expiry_recorded_at: at }).where('id', '=', change.id).execute();
+        return;
       case 'renamed':
         await tx
           .updateTable('credentials')

@@ -39,8 +39,52 @@ export async function applicationKeyOwner(db: Kysely<CredentialsTables & UsageTa
   return row?.owner_id ? { ownerId: row.owner_id, orgId: row.org_id } : undefined;
 }
 
+/** The API keys that count against the limit (R2): active, less rotated ones in their grace (R18), whose successors count instead. */
 export async function activeApiKeyCount(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, orgId: string, now: Date): Promise<number> {
-  return countRows(db.selectFrom('credentials').selectAll().where('org_id', '=', orgId).where('kind', '=', 'API_KEY').where(hasStatus('ACTIVE', now)));
+  return countRows(
+    db.selectFrom('credentials').selectAll().where('org_id', '=', orgId).where('kind', '=', 'API_KEY').where(hasStatus('ACTIVE', now)).where('successor_id', 'is', null),
+  );
+}
+
+/** What time has brought and is not yet recorded: a rotation's grace that ended (R18), an application key's expiry (R19). */
+export interface DueWork {
+  readonly work: 'END_GRACE' | 'RECORD_EXPIRY';
+  readonly id: string;
+  readonly kind: CredentialKind;
+  readonly orgId: string;
+  readonly ownerId: string | null;
+  /** When it fell due (ISO-8601). */
+  readonly dueAt: string;
+}
+
+// Both read a partial index of the rows still waiting (projection.ts, 0002): the cost is that of
+// the due rows, not of the table. The status is a literal, as in the indexes' predicates, so that
+// the planners (SQLite's above all) can see that the index covers the query.
+const ACTIVE = sql<boolean>`status = 'ACTIVE'`;
+const graceDue = (db: Kysely<CredentialsTables>) => db.selectFrom('credentials').where(ACTIVE).where('revokes_at', 'is not', null);
+const expiryDue = (db: Kysely<CredentialsTables>) => db.selectFrom('credentials').where(ACTIVE).where('expires_at', 'is not', null).where('expiry_recorded_at', 'is', null);
+
+/** At most `limit` of each work due at `now`, earliest first. */
+export async function dueWork(db: Kysely<CredentialsTables>, now: Date, limit: number): Promise<DueWork[]> {
+  const at = now.toISOString();
+  const [graces, expiries] = await Promise.all([
+    graceDue(db).select(['id', 'kind', 'org_id', 'owner_id', 'revokes_at']).where('revokes_at', '<=', at).orderBy('revokes_at').limit(limit).execute(),
+    expiryDue(db).select(['id', 'kind', 'org_id', 'owner_id', 'expires_at']).where('expires_at', '<=', at).orderBy('expires_at').limit(limit).execute(),
+  ]);
+  return [
+    ...graces.map((r): DueWork => ({ work: 'END_GRACE', id: r.id, kind: r.kind, orgId: r.org_id, ownerId: r.owner_id, dueAt: r.revokes_at ?? at })),
+    ...expiries.map((r): DueWork => ({ work: 'RECORD_EXPIRY', id: r.id, kind: r.kind, orgId: r.org_id, ownerId: r.owner_id, dueAt: r.expires_at ?? at })),
+  ].sort((a, b) => (a.dueAt < b.dueAt ? -1 : a.dueAt > b.dueAt ? 1 : 0));
+}
+
+/** When the next work falls due (ISO-8601), or null when nothing waits. */
+export async function nextDueTime(db: Kysely<CredentialsTables>): Promise<string | null> {
+  const [grace, expiry] = await Promise.all([
+    graceDue(db).select('revokes_at as at').orderBy('revokes_at').limit(1).executeTakeFirst(),
+    expiryDue(db).select('expires_at as at').orderBy('expires_at').limit(1).executeTakeFirst(),
+  ]);
+  const times = [grace?.at, expiry?.at].filter((t): t is string => typeof t === 'string');
+  return times.length === 0 ? null : times.reduce((a, b) => (a < b ? a : b));
 }
 
 export interface CredentialFilter {

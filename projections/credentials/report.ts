@@ -64,7 +64,8 @@ export async function reportList(db: Kysely<CredentialsTables & UsageTables & Pr
       query = query.where('credential_usage.credential_id', 'is', null);
       break;
     case 'CREATED_BEFORE':
-      query = query.where('credentials.created_at', '<', kind.before.toISOString());
+      // A key rotated already (R18) is not due: its successor is, in its turn.
+      query = query.where('credentials.created_at', '<', kind.before.toISOString()).where('credentials.successor_id', 'is', null);
       break;
     case 'API_KEYS_OF_DISABLED_CREATORS':
       query = query

@@ -11,12 +11,13 @@ import type { CredentialStatus } from '../../src/domain/credential.js';
 export function hasStatus(status: CredentialStatus, now: Date): RawBuilder<boolean> {
   const at = now.toISOString();
   switch (status) {
+    // R18: a rotated key is revoked when its grace ends, recorded or not yet.
     case 'REVOKED':
-      return sql<boolean>`credentials.status = 'REVOKED'`;
+      return sql<boolean>`(credentials.status = 'REVOKED' or credentials.revokes_at <= ${at})`;
     case 'EXPIRED':
-      return sql<boolean>`(credentials.status = 'ACTIVE' and credentials.expires_at <= ${at})`;
+      return sql<boolean>`(credentials.status = 'ACTIVE' and (credentials.revokes_at is null or credentials.revokes_at > ${at}) and credentials.expires_at <= ${at})`;
     case 'ACTIVE':
-      return sql<boolean>`(credentials.status = 'ACTIVE' and (credentials.expires_at is null or credentials.expires_at > ${at}))`;
+      return sql<boolean>`(credentials.status = 'ACTIVE' and (credentials.revokes_at is null or credentials.revokes_at > ${at}) and (credentials.expires_at is null or credentials.expires_at > ${at}))`;
     default: {
       const unhandled: never = status;
       throw new Error(`unknown status ${String(unhandled)}`);
@@ -26,9 +27,10 @@ export function hasStatus(status: CredentialStatus, now: Date): RawBuilder<boole
 
 /**
  * The rows that were ACTIVE at a time `asOf` (the compliance report's question): created by
- * then, and neither revoked nor expired by then. At `asOf` = now it is `hasStatus('ACTIVE')`.
+ * then, and neither revoked (by an event or at the end of a rotation's grace) nor expired by
+ * then. At `asOf` = now it is `hasStatus('ACTIVE')`.
  */
 export function wasActiveAt(asOf: Date): RawBuilder<boolean> {
   const at = asOf.toISOString();
-  return sql<boolean>`(credentials.created_at <= ${at} and (credentials.revoked_at is null or credentials.revoked_at > ${at}) and (credentials.expires_at is null or credentials.expires_at > ${at}))`;
+  return sql<boolean>`(credentials.created_at <= ${at} and (credentials.revoked_at is null or credentials.revoked_at > ${at}) and (credentials.revokes_at is null or credentials.revokes_at > ${at}) and (credentials.expires_at is null or credentials.expires_at > ${at}))`;
 }

@@ -26,6 +26,12 @@ export interface CredentialsTable {
   modified_at: string;
   revoked_at: string | null;
   expires_at: string | null;
+  /** R18: the key that succeeded this one when it was rotated; null for a key not rotated. */
+  successor_id: string | null;
+  /** R18: when a rotated key's grace ends: it is revoked then (status.ts), and the scheduler records it. */
+  revokes_at: string | null;
+  /** R19: when an application key's expiry was recorded (ApplicationKeyExpired); null until then. */
+  expiry_recorded_at: string | null;
 }
 
 export interface CredentialsTables {

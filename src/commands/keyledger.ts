@@ -4,7 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
-import { OPERATOR, requireAnyPermission, type Actor } from '../domain/actor.js';
+import { OPERATOR, requireAnyPermission, SCHEDULER, type Actor } from '../domain/actor.js';
 import { DomainError, notFound } from '../domain/errors.js';
 import { APPLICATION_KEY_PERMISSIONS, parseEmail } from '../domain/principal.js';
 import { issueSecret } from '../domain/secrets.js';
@@ -22,6 +22,11 @@ export interface IssuedCredential {
   readonly credential: CredentialsTable;
   /** Returned once, here; never stored or shown again. */
   readonly secret: string;
+}
+
+/** A rotation's outcome (R18): the successor with its secret, and the predecessor as it now stands. */
+export interface RotatedCredential extends IssuedCredential {
+  readonly predecessor: CredentialsTable;
 }
 
 export interface InitializedOrg {
@@ -113,6 +118,20 @@ export class Keyledger {
     return this.credential(input.id);
   }
 
+  /** R18: a successor with a new secret; the key is revoked when `gracePeriodSeconds` have passed (at once for 0). */
+  async rotateApiKey(actor: Actor, input: { id: string; gracePeriodSeconds: number }, requestId?: string): Promise<RotatedCredential> {
+    const successorId = randomUUID();
+    const issued = issueSecret('API_KEY');
+    await this.#commands.execute(
+      OrganizationAggregate,
+      this.#orgOf(actor),
+      { type: 'RotateApiKey', keyId: input.id, successorId, gracePeriodSeconds: input.gracePeriodSeconds, now: this.#now(), digest: issued.digest, last4: issued.last4 },
+      actor,
+      requestId,
+    );
+    return { credential: await this.credential(successorId), secret: issued.secret, predecessor: await this.credential(input.id) };
+  }
+
   async createClientToken(actor: Actor, input: { name: string; allowedOrigins: readonly string[] }, requestId?: string): Promise<IssuedCredential> {
     const tokenId = randomUUID();
     const issued = issueSecret('CLIENT_TOKEN');
@@ -166,6 +185,21 @@ export class Keyledger {
     return this.credential(input.id);
   }
 
+  /** R18: a successor with a new secret and the same name, scopes, owner and expiry; the key is revoked when `gracePeriodSeconds` have passed. */
+  async rotateApplicationKey(actor: Actor, input: { id: string; gracePeriodSeconds: number }, requestId?: string): Promise<RotatedCredential> {
+    const ownerId = await this.#applicationKeyOwner(actor, input.id);
+    const successorId = randomUUID();
+    const issued = issueSecret('APPLICATION_KEY');
+    await this.#commands.execute(
+      PrincipalAggregate,
+      ownerId,
+      { type: 'RotateApplicationKey', keyId: input.id, successorId, gracePeriodSeconds: input.gracePeriodSeconds, now: this.#now(), digest: issued.digest, last4: issued.last4 },
+      actor,
+      requestId,
+    );
+    return { credential: await this.credential(successorId), secret: issued.secret, predecessor: await this.credential(input.id) };
+  }
+
   async inviteUser(actor: Actor, input: { email: string; name?: string | null; role: string }, requestId?: string): Promise<PrincipalsTable> {
     const orgId = this.#orgOf(actor);
     const principalId = userPrincipalId(orgId, input.email);
@@ -194,6 +228,28 @@ export class Keyledger {
   async disablePrincipal(actor: Actor, input: { principalId: string }, requestId?: string): Promise<PrincipalsTable> {
     await this.#commands.execute(PrincipalAggregate, input.principalId, { type: 'DisablePrincipal' }, actor, requestId);
     return this.principal(input.principalId);
+  }
+
+  // ── what time brings (the scheduler, as the system actor) ────────────────
+
+  /**
+   * R18: revokes a rotated key whose grace has ended (reason ROTATED). Decided against its stream:
+   * true when this call appended the revocation, false when there was nothing to record (revoked
+   * already, by hand or by an earlier call on any instance, or not yet due).
+   */
+  async endRotationGrace(key: { kind: 'API_KEY' | 'APPLICATION_KEY'; id: string; orgId: string; ownerId: string | null }): Promise<boolean> {
+    const now = this.#now();
+    const result =
+      key.kind === 'API_KEY'
+        ? await this.#commands.execute(OrganizationAggregate, key.orgId, { type: 'EndApiKeyGrace', keyId: key.id, now }, SCHEDULER)
+        : await this.#commands.execute(PrincipalAggregate, this.#ownerOf(key), { type: 'EndApplicationKeyGrace', keyId: key.id, now }, SCHEDULER);
+    return result.events.length > 0;
+  }
+
+  /** R19: records that an application key passed its expiresAt, once; true when this call appended it. */
+  async recordExpiry(key: { id: string; ownerId: string | null }): Promise<boolean> {
+    const result = await this.#commands.execute(PrincipalAggregate, this.#ownerOf(key), { type: 'RecordApplicationKeyExpiry', keyId: key.id, now: this.#now() }, SCHEDULER);
+    return result.events.length > 0;
   }
 
   // ── reads of what a command just wrote ───────────────────────────────────
@@ -243,8 +299,13 @@ export class Keyledger {
     return key.ownerId;
   }
 
+  #ownerOf(key: { id: string; ownerId: string | null }): string {
+    if (key.ownerId === null) throw new Error(`application key ${key.id} has no owner`);
+    return key.ownerId;
+  }
+
   #orgOf(actor: Actor): string {
-    if (actor.kind === 'operator') throw new DomainError('BAD_USER_INPUT', 'an operator acts on an organization through the command line');
+    if (actor.kind !== 'principal') throw new DomainError('BAD_USER_INPUT', 'an operator acts on an organization through the command line');
     return actor.orgId;
   }
 }

@@ -29,7 +29,11 @@ export type CredentialChange =
   | { readonly change: 'created'; readonly credential: NewCredential }
   | { readonly change: 'renamed'; readonly id: string; readonly kind: CredentialKind; readonly name: string }
   | { readonly change: 'scoped'; readonly id: string; readonly kind: CredentialKind; readonly scopes: readonly Permission[] | null }
-  | { readonly change: 'revoked'; readonly id: string; readonly kind: CredentialKind; readonly reason: RevocationReason };
+  | { readonly change: 'revoked'; readonly id: string; readonly kind: CredentialKind; readonly reason: RevocationReason }
+  /** R18: the credential `id` is succeeded by `successor` (created now), and is revoked at `revokeAt`; until then both authenticate. */
+  | { readonly change: 'rotated'; readonly id: string; readonly kind: CredentialKind; readonly successor: NewCredential; readonly revokeAt: string }
+  /** R19: its expiry was recorded. It changes no status: a key expires at its `expiresAt`, recorded or not. */
+  | { readonly change: 'expired'; readonly id: string; readonly kind: CredentialKind };
 
 /** What a credential event changes. */
 export function credentialChange(event: CredentialEvent): CredentialChange {
@@ -55,6 +59,28 @@ export function credentialChange(event: CredentialEvent): CredentialChange {
         credential: { id: keyId, kind: 'APPLICATION_KEY', orgId, name, digest, last4, ownerId: principalId, createdBy, scopes, allowedOrigins: [], expiresAt },
       };
     }
+    case 'ApiKeyRotated': {
+      const { keyId, successorId, orgId, name, digest, last4, createdBy, revokeAt } = event.data;
+      return {
+        change: 'rotated',
+        id: keyId,
+        kind: 'API_KEY',
+        revokeAt,
+        successor: { id: successorId, kind: 'API_KEY', orgId, name, digest, last4, ownerId: null, createdBy, scopes: null, allowedOrigins: [], expiresAt: null },
+      };
+    }
+    case 'ApplicationKeyRotated': {
+      const { keyId, successorId, orgId, principalId, name, digest, last4, createdBy, scopes, expiresAt, revokeAt } = event.data;
+      return {
+        change: 'rotated',
+        id: keyId,
+        kind: 'APPLICATION_KEY',
+        revokeAt,
+        successor: { id: successorId, kind: 'APPLICATION_KEY', orgId, name, digest, last4, ownerId: principalId, createdBy, scopes, allowedOrigins: [], expiresAt },
+      };
+    }
+    case 'ApplicationKeyExpired':
+      return { change: 'expired', id: event.data.keyId, kind: 'APPLICATION_KEY' };
     case 'ApiKeyRenamed':
       return { change: 'renamed', id: event.data.keyId, kind: 'API_KEY', name: event.data.name };
     case 'ClientTokenRenamed':
@@ -124,17 +150,22 @@ export interface CredentialStatusFacts {
   /** False once revoked by an event (by hand, with its owner, or at the end of a rotation): final (R17). Expiry is a matter of time, not of this flag. */
   readonly active: boolean;
   readonly expiresAt: string | null;
+  /** A rotated credential (R18): when its grace ends. Null for a credential not rotated. */
+  readonly revokesAt: string | null;
 }
 
 /**
- * The one status rule (R13, R14, R17, R19): a disabled owner's keys do not authenticate (they
- * are revoked in the same append, R13: the owner's state says why); a revoked credential is
- * revoked for good; an application key expires at its `expiresAt`. `owner` is null for org
- * credentials, and for read models, which record an owner's disabling as its keys' revocation.
+ * The one status rule (R13, R14, R17, R18, R19): a disabled owner's keys do not authenticate
+ * (they are revoked in the same append, R13: the owner's state says why); a revoked credential
+ * is revoked for good; a rotated one is revoked when its grace ends (`revokesAt`), whether or not
+ * the revocation is recorded yet, as an application key expires at its `expiresAt`. `owner` is
+ * null for org credentials, and for read models, which record an owner's disabling as its keys'
+ * revocation.
  */
 export function credentialState(credential: CredentialStatusFacts, owner: { readonly active: boolean } | null, now: Date): CredentialState {
   if (owner !== null && !owner.active) return 'OWNER_DISABLED';
   if (!credential.active) return 'REVOKED';
+  if (credential.revokesAt !== null && credential.revokesAt <= now.toISOString()) return 'REVOKED';
   if (credential.expiresAt !== null && credential.expiresAt <= now.toISOString()) return 'EXPIRED';
   return 'ACTIVE';
 }

@@ -36,8 +36,21 @@ const ERROR_CODES: Readonly<Record<ErrorCode, { http: number; meaning: string }>
   LAST_API_KEY: { http: 200, meaning: "Revoking the organization's last active API key (R1)." },
   INVALID_SCOPE: { http: 200, meaning: 'A scope list that is empty, has duplicates, or names an unknown scope; names are case-sensitive (R7).' },
   ALREADY_REVOKED: { http: 200, meaning: 'The credential is revoked: that is final (R17).' },
+  ALREADY_ROTATED: {
+    http: 200,
+    meaning: 'The key was rotated and is in its grace period (R18): it cannot be rotated, renamed or scoped again; its successor can. It can still be revoked.',
+  },
   PRINCIPAL_DISABLED: { http: 200, meaning: 'The principal is disabled: it cannot get keys, change role or be disabled again (R14).' },
   CONFLICT: { http: 200, meaning: 'Too many concurrent changes to one object; retry.' },
+  SLOW_CONSUMER: {
+    http: 200,
+    meaning:
+      'A change feed (`credentialEvents`, `auditEntries`) ended because its consumer fell too far behind the live events: its buffer was full (R26). Nothing is lost: subscribe again with `after` set to the last cursor received.',
+  },
+  RATE_LIMITED: {
+    http: 429,
+    meaning: 'Too many change feeds open at once: at most 8 per application key, and a bound per gateway instance. End one (or wait for one to end) and subscribe again.',
+  },
   GRAPHQL_PARSE_FAILED: { http: 400, meaning: `The document is not GraphQL (a syntax error).${DOCUMENT}` },
   GRAPHQL_VALIDATION_FAILED: { http: 400, meaning: `The document does not match the schema (for example an unknown field or enum value).${DOCUMENT}` },
   QUERY_TOO_COMPLEX: { http: 400, meaning: `The document is over a bound: tokens (1,000), directives (50), aliases (20), depth (12) or cost (20,000).${DOCUMENT}` },

@@ -13,9 +13,12 @@ export type DomainErrorCode =
   | 'BLANK_NAME'
   | 'INVALID_SCOPE'
   | 'ALREADY_REVOKED'
+  | 'ALREADY_ROTATED'
   | 'PRINCIPAL_DISABLED'
   | 'API_KEY_IN_BROWSER'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'SLOW_CONSUMER'
+  | 'RATE_LIMITED';
 
 /**
  * Codes of requests refused before any resolver could run: the HTTP request or the document

@@ -25,6 +25,11 @@ export type OrganizationEvent =
   | { type: 'ApiKeyRenamed'; data: { orgId: string; keyId: string; name: string; previousName: string } }
   | { type: 'ApiKeyRevoked'; data: { orgId: string; keyId: string; reason: RevocationReason } }
   | {
+      /** R18: `keyId` (the predecessor) is succeeded by `successorId`, made with the same name and a new secret; the predecessor is revoked at `revokeAt`. */
+      type: 'ApiKeyRotated';
+      data: { orgId: string; keyId: string; successorId: string; name: string; digest: string; last4: string; createdBy: string | null; revokeAt: string };
+    }
+  | {
       type: 'ClientTokenCreated';
       data: { orgId: string; tokenId: string; name: string; digest: string; last4: string; allowedOrigins: string[]; createdBy: string | null };
     }
@@ -54,6 +59,25 @@ export type PrincipalEvent =
   | { type: 'ApplicationKeyScoped'; data: { principalId: string; orgId: string; keyId: string; scopes: Permission[] | null; previousScopes: Permission[] | null } }
   | { type: 'ApplicationKeyRenamed'; data: { principalId: string; orgId: string; keyId: string; name: string; previousName: string } }
   | { type: 'ApplicationKeyRevoked'; data: { principalId: string; orgId: string; keyId: string; reason: RevocationReason } }
+  | {
+      /** R18: `keyId` (the predecessor) is succeeded by `successorId`, with the same name, scopes, owner and expiry and a new secret; the predecessor is revoked at `revokeAt`. */
+      type: 'ApplicationKeyRotated';
+      data: {
+        principalId: string;
+        orgId: string;
+        keyId: string;
+        successorId: string;
+        name: string;
+        digest: string;
+        last4: string;
+        scopes: Permission[] | null;
+        expiresAt: string | null;
+        createdBy: string | null;
+        revokeAt: string;
+      };
+    }
+  /** R19: the key passed its `expiresAt` (it stopped authenticating then, whether or not this was recorded yet). */
+  | { type: 'ApplicationKeyExpired'; data: { principalId: string; orgId: string; keyId: string; expiresAt: string } }
   | { type: 'ApplicationKeyOwnerDisabled'; data: { principalId: string; orgId: string; keyId: string; reason: 'OWNER_DISABLED' } };
 
 /** A change to the organization, a principal or a credential: what the audit log records beside requests (R23). */
@@ -70,6 +94,7 @@ export const EVENT_SUBJECT = {
   ApiKeyCreated: 'API_KEY',
   ApiKeyRenamed: 'API_KEY',
   ApiKeyRevoked: 'API_KEY',
+  ApiKeyRotated: 'API_KEY',
   ClientTokenCreated: 'CLIENT_TOKEN',
   ClientTokenRenamed: 'CLIENT_TOKEN',
   ClientTokenRevoked: 'CLIENT_TOKEN',
@@ -81,6 +106,8 @@ export const EVENT_SUBJECT = {
   ApplicationKeyScoped: 'APPLICATION_KEY',
   ApplicationKeyRenamed: 'APPLICATION_KEY',
   ApplicationKeyRevoked: 'APPLICATION_KEY',
+  ApplicationKeyRotated: 'APPLICATION_KEY',
+  ApplicationKeyExpired: 'APPLICATION_KEY',
   ApplicationKeyOwnerDisabled: 'APPLICATION_KEY',
   RequestAuthenticated: 'REQUEST',
   RequestDenied: 'REQUEST',
@@ -124,10 +151,13 @@ export function subjectIdOf(event: LifecycleEvent): string {
     case 'ApiKeyCreated':
     case 'ApiKeyRenamed':
     case 'ApiKeyRevoked':
+    case 'ApiKeyRotated':
     case 'ApplicationKeyCreated':
     case 'ApplicationKeyScoped':
     case 'ApplicationKeyRenamed':
     case 'ApplicationKeyRevoked':
+    case 'ApplicationKeyRotated':
+    case 'ApplicationKeyExpired':
     case 'ApplicationKeyOwnerDisabled':
       return event.data.keyId;
     case 'ClientTokenCreated':

@@ -1,13 +1,15 @@
 // The organization aggregate (stream `org-{orgId}`): its API-key limit, its API keys and its
 // client tokens. Org-wide invariants (R1-R3, R11) hold because they are decided on this one
-// stream and appended with its expected revision.
+// stream and appended with its expected revision; so does a rotation's revocation at the end of
+// its grace (R18): decided against the stream, it is appended once however often it is asked for.
 
-import { requirePermission, requireSameOrg, type Actor } from './actor.js';
+import { requirePermission, requireSameOrg, requireTimedActor, type Actor } from './actor.js';
 import { DomainError, notFound } from './errors.js';
 import { credentialChange, type CredentialChange } from './credential.js';
 import type { OrganizationEvent } from './events.js';
 import { MAX_ORIGIN_LENGTH, quoted, requireBoundedText } from './input.js';
 import { parseName } from './names.js';
+import { graceEnd, graceEnded, requireNotRotated, type Rotation } from './rotation.js';
 
 const DEFAULT_API_KEY_LIMIT = 50;
 const MAX_API_KEY_LIMIT = 10_000;
@@ -18,6 +20,8 @@ interface OrgCredential {
   readonly name: string;
   readonly nameKey: string;
   readonly active: boolean;
+  /** R18: rotated and in its grace (until revoked): it holds neither a slot (R2) nor its name (R3). */
+  readonly rotation: Rotation | null;
 }
 
 export type OrganizationState =
@@ -38,7 +42,13 @@ function applyChange(map: ReadonlyMap<string, OrgCredential>, change: Credential
   switch (change.change) {
     case 'created': {
       const { id, name } = change.credential;
-      return new Map(map).set(id, { id, name, nameKey: parseName(name).key, active: true });
+      return new Map(map).set(id, { id, name, nameKey: parseName(name).key, active: true, rotation: null });
+    }
+    case 'rotated': {
+      const current = map.get(change.id);
+      const { id, name } = change.successor;
+      const next = new Map(map).set(id, { id, name, nameKey: parseName(name).key, active: true, rotation: null });
+      return current ? next.set(change.id, { ...current, rotation: { successorId: id, revokeAt: change.revokeAt } }) : next;
     }
     case 'renamed': {
       const current = map.get(change.id);
@@ -49,6 +59,7 @@ function applyChange(map: ReadonlyMap<string, OrgCredential>, change: Credential
       return current ? new Map(map).set(change.id, { ...current, active: false }) : map;
     }
     case 'scoped':
+    case 'expired':
       return map;
     default: {
       const unhandled: never = change;
@@ -67,6 +78,7 @@ export function evolveOrganization(state: OrganizationState, event: Organization
       return { ...state, apiKeyLimit: event.data.apiKeyLimit };
     case 'ApiKeyCreated':
     case 'ApiKeyRenamed':
+    case 'ApiKeyRotated':
     case 'ApiKeyRevoked':
       return { ...state, apiKeys: applyChange(state.apiKeys, credentialChange(event)) };
     case 'ClientTokenCreated':
@@ -91,22 +103,31 @@ export type OrganizationCommand =
   | ({ type: 'CreateApiKey'; keyId: string; name: string } & NewSecret)
   | { type: 'RenameApiKey'; keyId: string; name: string }
   | { type: 'RevokeApiKey'; keyId: string }
+  /** R18: `successorId` and its secret are made by the caller; `now` starts the grace. */
+  | ({ type: 'RotateApiKey'; keyId: string; successorId: string; gracePeriodSeconds: number; now: Date } & NewSecret)
+  /** R18, the scheduler's: revokes a rotated API key whose grace has ended at `now`; nothing when it is revoked already or not due. */
+  | { type: 'EndApiKeyGrace'; keyId: string; now: Date }
   | ({ type: 'CreateClientToken'; tokenId: string; name: string; allowedOrigins: readonly string[] } & NewSecret)
   | { type: 'RenameClientToken'; tokenId: string; name: string }
   | { type: 'RevokeClientToken'; tokenId: string };
 
 type ExistingOrg = Extract<OrganizationState, { exists: true }>;
 
-function activeCount(map: ReadonlyMap<string, OrgCredential>): number {
+/** Whether a credential counts (R1, R2) and holds its name (R3): active, and not a rotated key in its grace (R18). */
+function holds(c: OrgCredential): boolean {
+  return c.active && c.rotation === null;
+}
+
+function holdingCount(map: ReadonlyMap<string, OrgCredential>): number {
   let n = 0;
-  for (const c of map.values()) if (c.active) n++;
+  for (const c of map.values()) if (holds(c)) n++;
   return n;
 }
 
-/** R3: unique among the org's active credentials of one kind, after trimming and case-folding. */
+/** R3: unique among the org's active credentials of one kind, after trimming and case-folding; a rotated key in its grace holds no name (R18). */
 function requireFreeName(map: ReadonlyMap<string, OrgCredential>, nameKey: string, except?: string): void {
   for (const c of map.values()) {
-    if (c.active && c.nameKey === nameKey && c.id !== except) throw new DomainError('NAME_TAKEN', 'an active key of this kind already has this name', 'name');
+    if (holds(c) && c.nameKey === nameKey && c.id !== except) throw new DomainError('NAME_TAKEN', 'an active key of this kind already has this name', 'name');
   }
 }
 
@@ -153,6 +174,7 @@ function existing(state: OrganizationState, actor: Actor): ExistingOrg {
 
 /** The permission each command needs, whatever its target. */
 function requireCommandPermission(command: Exclude<OrganizationCommand, { type: 'CreateOrganization' }>, actor: Actor): void {
+  requireTimedActor(actor, command.type === 'EndApiKeyGrace');
   switch (command.type) {
     case 'ChangeApiKeyLimit':
       if (actor.kind !== 'operator') throw new DomainError('FORBIDDEN', "an organization's API-key limit is changed by an operator");
@@ -162,6 +184,12 @@ function requireCommandPermission(command: Exclude<OrganizationCommand, { type: 
       return requirePermission(actor, 'api_keys_write');
     case 'RevokeApiKey':
       return requirePermission(actor, 'api_keys_delete');
+    case 'RotateApiKey':
+      // A rotation creates a key and revokes one: both permissions.
+      requirePermission(actor, 'api_keys_write');
+      return requirePermission(actor, 'api_keys_delete');
+    case 'EndApiKeyGrace':
+      return;
     case 'CreateClientToken':
     case 'RenameClientToken':
     case 'RevokeClientToken':
@@ -202,13 +230,14 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       const name = parseName(command.name);
       requireFreeName(org.apiKeys, name.key);
       // R2: at most apiKeyLimit active API keys.
-      if (activeCount(org.apiKeys) >= org.apiKeyLimit) {
+      if (holdingCount(org.apiKeys) >= org.apiKeyLimit) {
         throw new DomainError('API_KEY_LIMIT', `this organization has its limit of ${org.apiKeyLimit} active API keys; revoke one or ask an operator to raise the limit`);
       }
       return [{ type: 'ApiKeyCreated', data: { orgId, keyId: command.keyId, name: name.display, digest: command.digest, last4: command.last4, createdBy } }];
     }
     case 'RenameApiKey': {
       const key = requireActive(org.apiKeys, command.keyId, 'API key');
+      requireNotRotated(key, 'API key');
       const name = parseName(command.name);
       requireFreeName(org.apiKeys, name.key, key.id);
       if (name.display === key.name) return [];
@@ -216,9 +245,26 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
     }
     case 'RevokeApiKey': {
       const key = requireActive(org.apiKeys, command.keyId, 'API key');
-      // R1: an organization keeps at least one active API key.
-      if (activeCount(org.apiKeys) <= 1) throw new DomainError('LAST_API_KEY', "this is the organization's last active API key; create another before revoking it");
+      // R1: an organization keeps at least one active API key (a rotated key in its grace is on its way out: its successor counts).
+      if (holds(key) && holdingCount(org.apiKeys) <= 1) throw new DomainError('LAST_API_KEY', "this is the organization's last active API key; create another before revoking it");
       return [{ type: 'ApiKeyRevoked', data: { orgId, keyId: key.id, reason: 'REVOKED' } }];
+    }
+    case 'RotateApiKey': {
+      const revokeAt = graceEnd(command.gracePeriodSeconds, command.now);
+      const key = requireActive(org.apiKeys, command.keyId, 'API key');
+      requireNotRotated(key, 'API key');
+      // R2, R3: the successor takes the predecessor's slot and name, so neither refuses a rotation.
+      const { successorId, digest, last4 } = command;
+      const rotated: OrganizationEvent = { type: 'ApiKeyRotated', data: { orgId, keyId: key.id, successorId, name: key.name, digest, last4, createdBy, revokeAt } };
+      // No grace: the predecessor is revoked in the same append.
+      return command.gracePeriodSeconds === 0 ? [rotated, { type: 'ApiKeyRevoked', data: { orgId, keyId: key.id, reason: 'ROTATED' } }] : [rotated];
+    }
+    case 'EndApiKeyGrace': {
+      const key = org.apiKeys.get(command.keyId);
+      if (!key) throw notFound('API key');
+      // Revoked already (by hand, or by an earlier attempt), not rotated, or not yet due: nothing to record.
+      if (!key.active || key.rotation === null || !graceEnded(key.rotation, command.now)) return [];
+      return [{ type: 'ApiKeyRevoked', data: { orgId, keyId: key.id, reason: 'ROTATED' } }];
     }
     case 'CreateClientToken': {
       const name = parseName(command.name);

@@ -1,22 +1,30 @@
 // The principal aggregate (stream `principal-{principalId}`): a user or a service account, its
 // role and status, and the application keys it owns. Disabling a principal and revoking its
-// keys is one decision, appended at once (R13).
+// keys is one decision, appended at once (R13). What time brings to its keys (the end of a
+// rotation's grace, R18; an expiry, R19) is decided here too, against the stream, so that it is
+// recorded once however often the scheduler asks.
 
-import { requireAnyPermission, requirePermission, requireGrantable, requireSameOrg, type Actor, type PrincipalActor } from './actor.js';
+import { requireAnyPermission, requirePermission, requireGrantable, requireSameOrg, requireTimedActor, type Actor, type PrincipalActor } from './actor.js';
 import { DomainError, forbidden, notFound } from './errors.js';
 import { isUncleanText, quoted } from './input.js';
 import { parseName } from './names.js';
 import type { NewSecret } from './organization.js';
-import { credentialChange, principalChange } from './credential.js';
+import { credentialChange, principalChange, type NewCredential } from './credential.js';
 import type { PrincipalEvent, PrincipalKind } from './events.js';
 import { isPermission, isRole, rolePermissions, type Permission, type Role } from './permissions.js';
+import { graceEnd, graceEnded, requireNotRotated, type Rotation } from './rotation.js';
 
 interface OwnedKey {
   readonly id: string;
   readonly name: string;
   readonly nameKey: string;
   readonly scopes: readonly Permission[] | null;
+  readonly expiresAt: string | null;
   readonly active: boolean;
+  /** R19: its expiry is recorded (ApplicationKeyExpired). */
+  readonly expired: boolean;
+  /** R18: rotated and in its grace (until revoked): it holds no name (R3). */
+  readonly rotation: Rotation | null;
 }
 
 export type PrincipalState =
@@ -43,6 +51,11 @@ function withKey(state: ExistingPrincipal, id: string, change: (key: OwnedKey) =
   return { ...state, keys: new Map(state.keys).set(id, change(key)) };
 }
 
+function ownedKey(credential: NewCredential): OwnedKey {
+  const { id, name, scopes, expiresAt } = credential;
+  return { id, name, nameKey: parseName(name).key, scopes, expiresAt, active: true, expired: false, rotation: null };
+}
+
 export function evolvePrincipal(state: PrincipalState, event: PrincipalEvent): PrincipalState {
   switch (event.type) {
     case 'UserInvited':
@@ -61,14 +74,23 @@ export function evolvePrincipal(state: PrincipalState, event: PrincipalEvent): P
     case 'ApplicationKeyScoped':
     case 'ApplicationKeyRenamed':
     case 'ApplicationKeyRevoked':
+    case 'ApplicationKeyRotated':
+    case 'ApplicationKeyExpired':
     case 'ApplicationKeyOwnerDisabled': {
       if (!state.exists) return state;
       const change = credentialChange(event);
       switch (change.change) {
-        case 'created': {
-          const { id, name, scopes } = change.credential;
-          return { ...state, keys: new Map(state.keys).set(id, { id, name, nameKey: parseName(name).key, scopes, active: true }) };
+        case 'created':
+          return { ...state, keys: new Map(state.keys).set(change.credential.id, ownedKey(change.credential)) };
+        case 'rotated': {
+          const successor = ownedKey(change.successor);
+          const keys = new Map(state.keys).set(successor.id, successor);
+          const predecessor = keys.get(change.id);
+          if (predecessor) keys.set(change.id, { ...predecessor, rotation: { successorId: successor.id, revokeAt: change.revokeAt } });
+          return { ...state, keys };
         }
+        case 'expired':
+          return withKey(state, change.id, (key) => ({ ...key, expired: true }));
         case 'scoped':
           return withKey(state, change.id, (key) => ({ ...key, scopes: change.scopes }));
         case 'renamed':
@@ -96,7 +118,15 @@ export type PrincipalCommand =
   | ({ type: 'CreateApplicationKey'; keyId: string; name: string; scopes: readonly string[] | null; expiresAt: Date | null; now: Date } & NewSecret)
   | { type: 'ScopeApplicationKey'; keyId: string; scopes: readonly string[] | null }
   | { type: 'RenameApplicationKey'; keyId: string; name: string }
-  | { type: 'RevokeApplicationKey'; keyId: string };
+  | { type: 'RevokeApplicationKey'; keyId: string }
+  /** R18: `successorId` and its secret are made by the caller; `now` starts the grace. */
+  | ({ type: 'RotateApplicationKey'; keyId: string; successorId: string; gracePeriodSeconds: number; now: Date } & NewSecret)
+  /** R18, the scheduler's: revokes a rotated key whose grace has ended at `now`; nothing when it is revoked already or not due. */
+  | { type: 'EndApplicationKeyGrace'; keyId: string; now: Date }
+  /** R19, the scheduler's: records that a key passed its expiresAt by `now`; nothing when recorded already, revoked, or not due. */
+  | { type: 'RecordApplicationKeyExpiry'; keyId: string; now: Date };
+
+const TIMED_COMMANDS: ReadonlySet<PrincipalCommand['type']> = new Set(['EndApplicationKeyGrace', 'RecordApplicationKeyExpiry']);
 
 const MAX_EMAIL_LENGTH = 254;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -135,7 +165,7 @@ export const APPLICATION_KEY_PERMISSIONS: readonly Permission[] = ['user_app_key
 
 /** R8: who may create, scope, rename or revoke a principal's application keys. */
 function requireKeyManagement(actor: Actor, owner: { principalId: string; kind: PrincipalKind }): void {
-  if (actor.kind === 'operator') return;
+  if (actor.kind !== 'principal') return;
   const own = actor.principalId === owner.principalId;
   const allowed =
     (own && actor.permissions.has('user_app_keys')) ||
@@ -163,14 +193,16 @@ function requireEnabled(principal: ExistingPrincipal): void {
   if (principal.disabled) throw new DomainError('PRINCIPAL_DISABLED', 'this principal is disabled');
 }
 
-/** Application key names are unique among the owner's active keys (R3, per owner: its keys live in its stream). */
+/** Application key names are unique among the owner's active keys (R3, per owner: its keys live in its stream); a rotated key in its grace holds no name (R18). */
 function requireFreeKeyName(principal: ExistingPrincipal, nameKey: string, except?: string): void {
   for (const key of principal.keys.values()) {
-    if (key.active && key.nameKey === nameKey && key.id !== except) throw new DomainError('NAME_TAKEN', 'an active application key of this owner already has this name', 'name');
+    if (key.active && key.rotation === null && key.nameKey === nameKey && key.id !== except)
+      throw new DomainError('NAME_TAKEN', 'an active application key of this owner already has this name', 'name');
   }
 }
 
 export function decidePrincipal(command: PrincipalCommand, state: PrincipalState, actor: Actor): PrincipalEvent[] {
+  requireTimedActor(actor, TIMED_COMMANDS.has(command.type));
   // Creations decide on an empty stream; every other command on an existing principal.
   if (command.type === 'InviteUser') {
     requirePermission(actor, 'user_access_manage');
@@ -246,6 +278,7 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
     case 'ScopeApplicationKey': {
       requireKeyManagement(actor, { principalId, kind: state.kind });
       const key = requireKey(state, command.keyId);
+      requireNotRotated(key, 'application key');
       const scopes = parseScopes(command.scopes);
       requireGrantableScopes(actor, state, scopes);
       return [{ type: 'ApplicationKeyScoped', data: { principalId, orgId, keyId: key.id, scopes, previousScopes: key.scopes === null ? null : [...key.scopes] } }];
@@ -253,6 +286,7 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
     case 'RenameApplicationKey': {
       requireKeyManagement(actor, { principalId, kind: state.kind });
       const key = requireKey(state, command.keyId);
+      requireNotRotated(key, 'application key');
       const name = parseName(command.name);
       requireFreeKeyName(state, name.key, key.id);
       if (name.display === key.name) return [];
@@ -262,6 +296,52 @@ export function decidePrincipal(command: PrincipalCommand, state: PrincipalState
       requireKeyManagement(actor, { principalId, kind: state.kind });
       const key = requireKey(state, command.keyId);
       return [{ type: 'ApplicationKeyRevoked', data: { principalId, orgId, keyId: key.id, reason: 'REVOKED' } }];
+    }
+    case 'RotateApplicationKey': {
+      // R8: whoever may create and revoke this owner's keys.
+      requireKeyManagement(actor, { principalId, kind: state.kind });
+      const revokeAt = graceEnd(command.gracePeriodSeconds, command.now);
+      const key = requireKey(state, command.keyId);
+      requireNotRotated(key, 'application key');
+      if (key.expiresAt !== null && key.expiresAt <= command.now.toISOString()) {
+        throw new DomainError('BAD_USER_INPUT', 'this application key has expired: its successor would be expired too; create a new key', 'id');
+      }
+      // R9: the successor carries the same scopes, which the actor must hold as if it created it.
+      requireGrantableScopes(actor, state, key.scopes);
+      // R3: the successor takes the predecessor's name, so a rotation is never NAME_TAKEN.
+      const { successorId, digest, last4 } = command;
+      const rotated: PrincipalEvent = {
+        type: 'ApplicationKeyRotated',
+        data: {
+          principalId,
+          orgId,
+          keyId: key.id,
+          successorId,
+          name: key.name,
+          digest,
+          last4,
+          scopes: key.scopes === null ? null : [...key.scopes],
+          expiresAt: key.expiresAt,
+          createdBy: actor.kind === 'principal' ? actor.principalId : null,
+          revokeAt,
+        },
+      };
+      // No grace: the predecessor is revoked in the same append.
+      return command.gracePeriodSeconds === 0 ? [rotated, { type: 'ApplicationKeyRevoked', data: { principalId, orgId, keyId: key.id, reason: 'ROTATED' } }] : [rotated];
+    }
+    case 'EndApplicationKeyGrace': {
+      const key = state.keys.get(command.keyId);
+      if (!key) throw notFound('application key');
+      // Revoked already (by hand, with its owner, or by an earlier attempt), not rotated, or not yet due: nothing to record.
+      if (!key.active || key.rotation === null || !graceEnded(key.rotation, command.now)) return [];
+      return [{ type: 'ApplicationKeyRevoked', data: { principalId, orgId, keyId: key.id, reason: 'ROTATED' } }];
+    }
+    case 'RecordApplicationKeyExpiry': {
+      const key = state.keys.get(command.keyId);
+      if (!key) throw notFound('application key');
+      // A revoked key does not expire; an expiry is recorded once, when it is due.
+      if (!key.active || key.expired || key.expiresAt === null || key.expiresAt > command.now.toISOString()) return [];
+      return [{ type: 'ApplicationKeyExpired', data: { principalId, orgId, keyId: key.id, expiresAt: key.expiresAt } }];
     }
     default: {
       const unhandled: never = command;

@@ -11,7 +11,11 @@ import { effectivePermissions, type Permission, type Role } from './permissions.
 import { digestSecret, recognizeSecret } from './secrets.js';
 
 /** What verification needs of a credential. */
-export type VerifiableCredential = Pick<NewCredential, 'id' | 'kind' | 'orgId' | 'ownerId' | 'scopes' | 'allowedOrigins' | 'expiresAt'> & { readonly active: boolean };
+export type VerifiableCredential = Pick<NewCredential, 'id' | 'kind' | 'orgId' | 'ownerId' | 'scopes' | 'allowedOrigins' | 'expiresAt'> & {
+  readonly active: boolean;
+  /** R18: a rotated credential authenticates until then. */
+  readonly revokesAt: string | null;
+};
 
 export interface VerifiablePrincipal {
   readonly id: string;

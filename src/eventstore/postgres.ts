@@ -468,10 +468,10 @@ export async function openPostgresEventStore(connectionString: string, options: 
     if (joined !== undefined && joined.wakes === wakes) return joined.result;
     const entry = { wakes, result: read() };
     inflight.set(key, entry);
-    const done = () => {
+    const forget = () => {
       if (inflight.get(key) === entry) inflight.delete(key);
     };
-    entry.result.then(done, done);
+    entry.result.then(forget, forget);
     return entry.result;
   }
   const subscriptionPage = (cursor: Cursor, limit: number) => shared(sharedPages, `${cursor.transactionId}:${cursor.globalPosition}:${limit}`, () => readPage(cursor, limit));

@@ -13,13 +13,17 @@ import { keyledgerProjections, type KeyledgerProjection } from '../../projection
 import { openReadStore, type ReadStore } from '../../projections/core/read-store.js';
 import type { ReadModels } from '../../projections/read-models.js';
 import { ProjectionRunner, type LeaderDuty } from '../../projections/core/runner.js';
+import { Scheduler } from '../commands/scheduler.js';
+import { systemClock, type Clock } from '../platform/clock.js';
 import { leaseFor } from '../../projections/core/lease.js';
 import type { KeyledgerEvent } from '../domain/events.js';
 import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import { CommandHandler } from '../commands/handler.js';
 import { Keyledger, type InitializedOrg } from '../commands/keyledger.js';
 import { bootstrapBanner, bootstrapIfEmpty, showFirstRunKeys } from './bootstrap.js';
-import { answerClientError, createGraphQLHandler, requestIdOf } from './graphql.js';
+import { answerClientError, createGraphQLHandler, requestIdOf, SSE_STREAM_PATH } from './graphql.js';
+import { serveWebSocket, type WebSocketEndpoint } from './websocket.js';
+import { Feeds } from '../feeds/feeds.js';
 import { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import { RequestLog } from '../audit/request-log.js';
 import { verify } from '../domain/verification.js';
@@ -35,6 +39,10 @@ export interface App {
   readonly keyledger: Keyledger;
   readonly index: CredentialIndex;
   readonly metrics: Metrics;
+  /** Records what time brings (R18's end of a grace, R19's expiry) while this instance holds the projection lease. */
+  readonly scheduler: Scheduler;
+  /** The change feeds (subscriptions, R26) open on this instance. */
+  readonly feeds: Feeds;
   /**
    * Listens; resolves with the address once the read store is migrated and the projections run,
    * and with the first organization when this start created it (bootstrap on an empty store).
@@ -53,6 +61,10 @@ export interface AppOptions {
   readonly announce?: (text: string) => void;
   /** What the projection lease's holder does besides applying the projections (see LeaderDuty). */
   readonly duties?: readonly LeaderDuty[];
+  /** What time it is, for requests, commands and the scheduler (default: the system's); tests pass one they move forward. */
+  readonly clock?: Clock;
+  /** The change feeds' bounds (tests make them small): payloads buffered per feed, feeds per application key. */
+  readonly feeds?: { readonly bufferSize?: number; readonly maxPerCredential?: number };
 }
 
 function messageOf(error: unknown): string {
@@ -70,7 +82,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const metrics = new Metrics({ processMetrics: true });
   // Every wait on the store is bounded (R30): past it, the request answers 503 STORE_UNAVAILABLE.
   const timeoutMs = config.storeTimeoutMs;
-  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs, poolSize: config.pgPoolSize }), (result, seconds) => metrics.eventStoreAppend(result, seconds));
+  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs, poolSize: config.pgPoolSize }), (result, seconds) =>
+    metrics.eventStoreAppend(result, seconds),
+  );
   let readStore: ReadStore<ReadModels>;
   try {
     readStore = await openReadStore<ReadModels>(config.readStore, { logger, timeoutMs, poolSize: config.pgPoolSize });
@@ -80,6 +94,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
   // On PostgreSQL, one instance of the fleet applies the projections: the lease's holder (lease.ts).
   const lease = leaseFor(config.readStore, { instance: config.instanceId, logger, timeoutMs, db: readStore.db });
+  const clock = options.clock ?? systemClock;
+  // The lease holder records what time brings (R18, R19): the end of a rotation's grace, an expiry.
+  const scheduler = new Scheduler({
+    clock,
+    db: readStore.db,
+    logger,
+    keyledger: { endRotationGrace: (key) => keyledger.endRotationGrace(key), recordExpiry: (key) => keyledger.recordExpiry(key) },
+  });
   const runner = new ProjectionRunner({
     store,
     readStore,
@@ -87,7 +109,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     decode: decodeEvent,
     logger,
     lease,
-    ...(options.duties === undefined ? {} : { duties: options.duties }),
+    duties: [scheduler, ...(options.duties ?? [])],
   });
   const index = new CredentialIndex();
   metrics.observeCredentialIndex(() => index.size);
@@ -102,13 +124,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         throw new StoreUnavailableError(`the read models did not catch up with the store within ${timeoutMs} ms`, { cause: error });
       },
     );
-  const commands = new CommandHandler({ store, readYourWrites });
-  const keyledger = new Keyledger({ commands, db: readStore.db });
+  const commands = new CommandHandler({ store, readYourWrites, now: () => clock.now() });
+  const keyledger = new Keyledger({ commands, db: readStore.db, now: () => clock.now() });
+  const feeds = new Feeds({ store, readModels: runner, index, db: readStore.db, timeoutMs, ...options.feeds });
   const graphql = createGraphQLHandler({
     keyledger,
     readDb: readStore.db,
     credentials: index,
     auditor,
+    feeds,
     // Inside a request, its lines (yoga's, the error mask's) carry its request id.
     logger: requestScoped(logger),
     maxBodyBytes: config.maxBodyBytes,
@@ -116,6 +140,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     corsOrigins: config.corsOrigins,
   });
   let server: Server | undefined;
+  let websocket: WebSocketEndpoint | undefined;
   let started = false;
   let stopping = false;
 
@@ -165,7 +190,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
     const { auth, recognized } = authenticateApi(presented, index, now);
     audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
-    void graphql(req, res, { audit, auth, now });
+    void graphql(req, res, { audit, auth, now, reauthenticate: (at) => authenticateApi(presented, index, at).auth });
   }
 
   /** GET /api/v1/validate: the monitoring API's key check (an API key alone, R4). */
@@ -188,12 +213,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
    */
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
-    const now = new Date();
+    const now = clock.now();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdOf(req);
     const log = logger.child({ requestId });
     res.setHeader('x-request-id', requestId);
-    const audit = path === '/graphql' || path === '/api/v1/validate' ? new RequestAudit(req, requestId, now) : null;
+    const audit = path === '/graphql' || path === SSE_STREAM_PATH || path === '/api/v1/validate' ? new RequestAudit(req, requestId, now) : null;
     let logged = false;
     const finished = (aborted: boolean) => {
       if (logged) return;
@@ -208,7 +233,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
 
   function route(req: IncomingMessage, res: ServerResponse, path: string, audit: RequestAudit | null, now: Date, log: Logger): void {
-    if (path === '/graphql' && audit) {
+    if ((path === '/graphql' || path === SSE_STREAM_PATH) && audit) {
       serveGraphQL(req, res, audit, now);
       return;
     }
@@ -257,6 +282,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     keyledger,
     index,
     metrics,
+    scheduler,
+    feeds,
     async start() {
       await runner.migrate();
       // The index starts from the read models as they are, then follows the store.
@@ -267,6 +294,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       // Node's own refusals (431 headers too large, 400 malformed HTTP) get a body with a code too (R28).
       listening.on('clientError', answerClientError);
       server = listening;
+      // GraphQL over WebSocket (graphql-ws) on /graphql, beside yoga's HTTP and SSE.
+      websocket = serveWebSocket({ server: listening, yoga: graphql, credentials: index, auditor, logger: requestScoped(logger) });
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);
         listening.listen(config.port, config.host, () => {
@@ -291,6 +320,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     async stop() {
       if (stopping) return;
       stopping = true;
+      // Feeds end first: their streams would hold the connections open.
+      feeds.closeAll();
+      await websocket?.close();
       if (server) {
         const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
@@ -299,6 +331,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         await closing;
         clearTimeout(force);
       }
+      // Before the index and the projections stop: an act under way still reads its own write.
+      await scheduler.stop();
       await auditor.close();
       await index.stop();
       await runner.stop();

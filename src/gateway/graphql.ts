@@ -13,14 +13,16 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError, getOperationAST, Kind, type ExecutionResult, type ValidationRule } from 'graphql';
+import { createSourceEventStream, execute, GraphQLError, getOperationAST, Kind, type ExecutionArgs, type ExecutionResult, type ValidationRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import type { ReadDb } from '../../projections/read-models.js';
 import type { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import type { Keyledger } from '../commands/keyledger.js';
 import { DomainError, type ErrorCode, type RequestErrorCode } from '../domain/errors.js';
 import type { Authentication, CredentialLookup } from '../domain/verification.js';
 import type { GraphQLContext } from '../graphql/core/context.js';
+import type { Feeds } from '../feeds/feeds.js';
 import { graphQLErrorOf, httpOf, isDomainErrorCode, isRequestErrorCode, requestError } from '../graphql/core/errors.js';
 import { schema } from '../graphql/schema.js';
 import type { Logger } from '../platform/logger.js';
@@ -29,7 +31,18 @@ import { yogaLogging } from './request-logging.js';
 import { holdsSecret, redactSecrets } from '../platform/redact.js';
 import { isStoreUnavailable } from '../eventstore/errors.js';
 
-export type ServerContext = { req: IncomingMessage; res: ServerResponse; audit: RequestAudit; auth: Authentication; now: Date };
+export type ServerContext = {
+  req: IncomingMessage;
+  res: ServerResponse;
+  audit: RequestAudit;
+  auth: Authentication;
+  now: Date;
+  /** The request's credentials authenticated again (subscriptions keep checking them, R26). */
+  reauthenticate: (now: Date) => Authentication;
+};
+
+/** Where graphql-sse's single-connection mode reserves its stream and posts its operations. */
+export const SSE_STREAM_PATH = '/graphql/stream';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -189,8 +202,90 @@ function honestResult(result: Result, audit: RequestAudit, logger: Logger): Resu
   return { ...result, errors };
 }
 
-async function* honestStream(results: AsyncIterable<Result>, audit: RequestAudit, logger: Logger): AsyncIterable<Result> {
-  for await (const result of results) yield honestResult(result, audit, logger);
+/**
+ * A stream with each value mapped, and an error of the source turned into a last value. Not an
+ * async generator: `return()` reaches the source at once, even while a `next()` waits for it, so
+ * a client that goes away ends its feed at once (an async generator would queue the return
+ * behind the pending `next()` until the feed's next event).
+ */
+function mapStream<A, B>(source: AsyncIterable<A>, map: (value: A) => B | Promise<B>, lastOf?: (error: unknown) => B): AsyncIterableIterator<B> {
+  const iterator = source[Symbol.asyncIterator]();
+  let done = false;
+  const finish = async (): Promise<IteratorResult<B>> => {
+    if (!done) {
+      done = true;
+      await iterator.return?.();
+    }
+    return { done: true, value: undefined };
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (done) return { done: true, value: undefined };
+      try {
+        const step = await iterator.next();
+        if (step.done) {
+          done = true;
+          return { done: true, value: undefined };
+        }
+        return { done: false, value: await map(step.value) };
+      } catch (error) {
+        if (!lastOf) throw error;
+        done = true;
+        return { done: false, value: lastOf(error) };
+      }
+    },
+    return: finish,
+    async throw(error?: unknown) {
+      await finish();
+      throw error;
+    },
+  };
+}
+
+function honestStream(results: AsyncIterable<Result>, audit: RequestAudit, logger: Logger): AsyncIterable<Result> {
+  return mapStream(results, (result) => honestResult(result, audit, logger));
+}
+
+/** A result as it may leave (see the header), for transports that do not go through yoga's result processing (WebSocket). */
+export function honestResultOf(result: ExecutionResult, audit: RequestAudit, logger: Logger): ExecutionResult {
+  return honestResult(result, audit, logger);
+}
+
+function isAsyncIterableValue(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * Subscriptions (R26): each event is executed with a context of its own, so that the
+ * DataLoaders (cached per context) read what the read models hold now, not what they held at the
+ * first event; and a feed that ends with an error (UNAUTHENTICATED, SLOW_CONSUMER...) sends it
+ * as its last payload, with its code, whatever the transport.
+ */
+async function subscribeEventByEvent(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  const stream = await createSourceEventStream(args);
+  // Refused at its start: `data: null` with the errors, which graphql-sse's single-connection
+  // mode needs to tell a result from arguments.
+  if (!isAsyncIterableValue(stream)) return { data: null, ...stream };
+  const context = args.contextValue as GraphQLContext;
+  return mapStream(
+    stream,
+    (payload) => execute({ ...args, rootValue: payload, contextValue: { ...context } }),
+    (error): ExecutionResult => ({
+      errors: [
+        error instanceof GraphQLError ? error : error instanceof DomainError ? graphQLErrorOf(error) : new GraphQLError('the feed failed', { originalError: error as Error }),
+      ],
+    }),
+  );
+}
+
+/** The code an error of a subscription's start carries, before the errors are masked. */
+function startCodeOf(error: GraphQLError): string {
+  if (typeof error.extensions.code === 'string') return error.extensions.code;
+  const original = error.originalError;
+  return original instanceof DomainError ? original.code : isStoreUnavailable(original) ? 'STORE_UNAVAILABLE' : 'INTERNAL_SERVER_ERROR';
 }
 
 function isAsyncIterable(value: object): value is AsyncIterable<unknown> {
@@ -258,22 +353,38 @@ function honestErrorsPlugin(logger: Logger): Plugin<GraphQLContext & ServerConte
 }
 
 /** Records what the operation was and how it ended, and writes the entry before the response goes. */
+function recordOperation(args: ExecutionArgs): void {
+  const audit = (args.contextValue as GraphQLContext).audit;
+  const operation = getOperationAST(args.document, args.operationName);
+  if (operation) {
+    // Bounded (R29): the document's names were checked (boundedNames); root fields are the
+    // schema's, each recorded once.
+    audit.operationType = operation.operation;
+    audit.operationName = operation.name?.value.slice(0, MAX_DOCUMENT_NAME) ?? null;
+    audit.rootFields = [...new Set(operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value.slice(0, MAX_DOCUMENT_NAME)] : [])))].slice(
+      0,
+      MAX_ROOT_FIELDS,
+    );
+  }
+}
+
 function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerContext, ServerContext> {
   return {
     onExecute({ args }) {
-      const audit = (args.contextValue as GraphQLContext).audit;
-      const operation = getOperationAST(args.document, args.operationName);
-      if (operation) {
-        // Bounded (R29): the document's names were checked (boundedNames); root fields are the
-        // schema's, each recorded once.
-        audit.operationType = operation.operation;
-        audit.operationName = operation.name?.value.slice(0, MAX_DOCUMENT_NAME) ?? null;
-        audit.rootFields = [...new Set(operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value.slice(0, MAX_DOCUMENT_NAME)] : [])))].slice(
-          0,
-          MAX_ROOT_FIELDS,
-        );
-      }
+      recordOperation(args);
       // How it ended is recorded from the errors as they leave (honestResult), whatever the phase.
+    },
+    onSubscribe({ args, setSubscribeFn }) {
+      recordOperation(args);
+      setSubscribeFn(subscribeEventByEvent);
+      const audit = (args.contextValue as GraphQLContext).audit;
+      // A subscription refused at its start: its outcome, also where the result does not pass
+      // through honestResult (graphql-sse's single-connection mode, WebSocket).
+      return {
+        onSubscribeResult({ result }) {
+          if (!isAsyncIterableValue(result) && result.errors) audit.errors(result.errors.map(startCodeOf));
+        },
+      };
     },
     async onResponse(payload) {
       const { serverContext, response, fetchAPI } = payload;
@@ -306,6 +417,7 @@ export function createGraphQLHandler(options: {
   readDb: ReadDb;
   credentials: CredentialLookup;
   auditor: RequestAuditor;
+  feeds: Feeds;
   logger: Logger;
   /** The bound of a request body in bytes (R29); over it, 413. Default DEFAULT_MAX_BODY_BYTES. */
   maxBodyBytes?: number;
@@ -314,7 +426,7 @@ export function createGraphQLHandler(options: {
   /** Origins allowed cross-origin access (CORS); default none. */
   corsOrigins?: readonly string[];
 }): YogaServerInstance<ServerContext, GraphQLContext> {
-  const { keyledger, readDb, credentials, auditor, logger } = options;
+  const { keyledger, readDb, credentials, auditor, feeds, logger } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -339,9 +451,11 @@ export function createGraphQLHandler(options: {
       }),
       honestErrorsPlugin(logger),
       auditPlugin(auditor),
+      // graphql-sse's single-connection mode (its distinct-connections mode is yoga's own SSE on /graphql).
+      useGraphQLSSE({ endpoint: SSE_STREAM_PATH }),
     ],
     // Authentication happened before yoga (so that even a malformed document is attributed).
-    context: ({ audit, auth, now }) => ({ requestId: audit.requestId, now, keyledger, readDb, credentials, audit, auth }),
+    context: ({ audit, auth, now, reauthenticate }) => ({ requestId: audit.requestId, now, keyledger, readDb, credentials, audit, auth, feeds, reauthenticate }),
     maskedErrors: {
       maskError: (error, message) => {
         const graphQLError = error instanceof GraphQLError ? error : null;

@@ -11,6 +11,7 @@ import './types/node.js';
 import './types/audit-log.js';
 import './types/compliance-report.js';
 import './types/verification.js';
+import './types/feeds.js';
 
 /** Every argument is bounded and clean before a resolver sees it (R29). */
 export const schema: GraphQLSchema = guardArguments(builder.toSchema());

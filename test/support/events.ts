@@ -205,3 +205,61 @@ export function applicationKeyOwnerDisabled(e: { principalId: string; orgId: str
     data: { principalId: principal(e.principalId), orgId: org(e.orgId), keyId: uuidOf(e.keyId, ['ApplicationKey']), reason: 'OWNER_DISABLED' },
   };
 }
+
+// ── rotation (R18) and expiry (R19) ──────────────────────────────────────────
+
+/** ApiKeyRotated: the predecessor `keyId`, its successor (same name, a new secret: digest and last4 only) and the end of the grace. */
+export function apiKeyRotated(e: { orgId: string; keyId: string; successorId: string; name: string; secret: string; createdBy: string | null; revokeAt: string }) {
+  return {
+    type: 'ApiKeyRotated',
+    stream: orgStream(e.orgId),
+    data: {
+      orgId: org(e.orgId),
+      keyId: uuidOf(e.keyId, ['ApiKey']),
+      successorId: uuidOf(e.successorId, ['ApiKey']),
+      name: e.name,
+      ...secretTrace(e.secret),
+      createdBy: creator(e.createdBy),
+      revokeAt: e.revokeAt,
+    },
+  };
+}
+
+/** ApplicationKeyRotated: in the owner's stream, the successor with the predecessor's name, scopes and expiry. */
+export function applicationKeyRotated(e: {
+  principalId: string;
+  orgId: string;
+  keyId: string;
+  successorId: string;
+  name: string;
+  secret: string;
+  scopes: readonly string[] | null;
+  expiresAt: string | null;
+  createdBy: string | null;
+  revokeAt: string;
+}) {
+  return {
+    type: 'ApplicationKeyRotated',
+    stream: principalStream(e.principalId),
+    data: {
+      principalId: principal(e.principalId),
+      orgId: org(e.orgId),
+      keyId: uuidOf(e.keyId, ['ApplicationKey']),
+      successorId: uuidOf(e.successorId, ['ApplicationKey']),
+      name: e.name,
+      ...secretTrace(e.secret),
+      scopes: e.scopes ? [...e.scopes] : null,
+      expiresAt: e.expiresAt,
+      createdBy: creator(e.createdBy),
+      revokeAt: e.revokeAt,
+    },
+  };
+}
+
+export function applicationKeyExpired(e: { principalId: string; orgId: string; keyId: string; expiresAt: string }) {
+  return {
+    type: 'ApplicationKeyExpired',
+    stream: principalStream(e.principalId),
+    data: { principalId: principal(e.principalId), orgId: org(e.orgId), keyId: uuidOf(e.keyId, ['ApplicationKey']), expiresAt: e.expiresAt },
+  };
+}

@@ -13,8 +13,9 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type GraphQLFormattedError } from 'graphql';
 import { loadConfig } from '../../src/platform/config.js';
 import type { InitializedOrg } from '../../src/commands/keyledger.js';
-import { buildApp, type App } from '../../src/gateway/app.js';
+import { buildApp, type App, type AppOptions } from '../../src/gateway/app.js';
 import { createLogger } from '../../src/platform/logger.js';
+import type { Clock } from '../../src/platform/clock.js';
 import type { JsonValue, RecordedEvent } from '../../src/eventstore/port.js';
 import { createTestSchema, PG_URL } from './pg.js';
 
@@ -53,7 +54,7 @@ export interface TestGateway {
   readonly sqliteFile: string | null;
   call<R, V extends Record<string, unknown>>(document: TypedDocumentNode<R, V>, variables: V, credentials?: Credentials | Record<string, string> | null): Promise<Answer<R>>;
   /** A second gateway instance on the same stores (as a second replica would run). */
-  twin(): Promise<{ url: string; call: TestGateway['call']; close(): Promise<void> }>;
+  twin(): Promise<{ url: string; app: App; call: TestGateway['call']; close(): Promise<void> }>;
   /** Another organization on the same gateway, made by the operator. */
   newOrg(): Promise<{ org: InitializedOrg; admin: Credentials }>;
   /** Lifecycle events in the store (request events aside): a refused command must not change it. */
@@ -69,6 +70,8 @@ export interface TestGateway {
   appendedBy<T>(action: () => Promise<T>): Promise<{ result: T; events: AppendedEvent[] }>;
   /** Read-store statements so far (for query-cost tests). */
   statements(): number;
+  /** Stops the gateway, runs `between` (while it is down), and starts a new one on the same stores; `app` and `url` are then the new one's. */
+  restart(between?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,10 @@ export async function startGateway(
     applicationName?: string;
     /** PostgreSQL: the URL the gateway's stores connect to (default PG_URL), such as a proxy's in front of it. */
     pgUrl?: string;
+    /** The change feeds' bounds, on this gateway and its twins. */
+    feeds?: AppOptions['feeds'];
+    /** What time it is, on this gateway and its twins (a TestClock: time moves when the test says). */
+    clock?: Clock;
   } = {},
 ): Promise<TestGateway> {
   const logs: string[] = [];
@@ -117,7 +124,11 @@ export async function startGateway(
   let app: App;
   let url: string;
   try {
-    app = await buildApp(loadConfig({ ...env, ...options.env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
+    app = await buildApp(loadConfig({ ...env, ...options.env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), {
+      logger,
+      ...(options.feeds ? { feeds: options.feeds } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     cleanups.push(() => app.stop());
     ({ url } = await app.start());
   } catch (error) {
@@ -165,8 +176,12 @@ export async function startGateway(
   const { org, admin } = first;
 
   return {
-    url,
-    app,
+    get url() {
+      return url;
+    },
+    get app() {
+      return app;
+    },
     org,
     admin,
     secrets,
@@ -175,10 +190,15 @@ export async function startGateway(
     newOrg,
     call: (document, variables, credentials = admin) => callAt(url, document, variables, credentials ?? null),
     async twin() {
-      const other = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), { logger });
+      const other = await buildApp(loadConfig({ ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), {
+        logger,
+        ...(options.feeds ? { feeds: options.feeds } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
       const started = await other.start();
       return {
         url: started.url,
+        app: other,
         call: (document, variables, credentials = admin) => callAt(started.url, document, variables, credentials ?? null),
         close: () => other.stop(),
       };
@@ -203,6 +223,16 @@ export async function startGateway(
       return { result, events };
     },
     statements: () => app.readStore.statementCount(),
+    async restart(between) {
+      await app.stop();
+      await between?.();
+      app = await buildApp(loadConfig({ ...env, ...options.env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' }), {
+        logger,
+        ...(options.feeds ? { feeds: options.feeds } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+      ({ url } = await app.start());
+    },
     async close() {
       try {
         const leaks: string[] = [];

@@ -79,9 +79,11 @@ describe('exhaustiveness', () => {
       'src/domain/events.ts', // its stream, and CREDENTIAL_KINDS
       'src/domain/secrets.ts', // its secret's prefix
       'src/domain/verification.ts', // how verification names it
+      'src/feeds/feeds.ts', // which permission reads it in credentialEvents (R26)
       'src/graphql/core/errors.ts', // how an authentication error names it
       'src/graphql/core/ids.ts', // its GraphQL type
       'src/graphql/types/compliance-report.ts', // the CredentialKind enum
+      'src/graphql/types/feeds.ts', // its member of the Credential union (credentialEvents)
     ]);
   });
 });

@@ -21,34 +21,40 @@ beforeAll(async () => {
   store = await openReadStore<CredentialsTables>({ kind: 'sqlite', path: ':memory:' });
   // A Kysely of the credentials table migrates as any database would.
   await credentialsProjection.migrations['0001_create']!.up(store.db as never);
+  await credentialsProjection.migrations['0002_rotation_expiry']!.up(store.db as never);
   for (const revokedAt of [null, iso(-60_000)]) {
     for (const expiresAt of [null, iso(-1), iso(0), iso(1), iso(86_400_000)]) {
-      rows.push({
-        id: randomUUID(),
-        kind: 'APPLICATION_KEY',
-        org_id: 'org',
-        name: 'k',
-        name_key: 'k',
-        last4: 'abcd',
-        digest: randomUUID(),
-        owner_id: 'owner',
-        created_by: null,
-        scopes: null,
-        allowed_origins: null,
-        status: revokedAt === null ? 'ACTIVE' : 'REVOKED',
-        revocation_reason: revokedAt === null ? null : 'REVOKED',
-        created_at: iso(-120_000),
-        modified_at: iso(-120_000),
-        revoked_at: revokedAt,
-        expires_at: expiresAt,
-      });
+      // R18: not rotated, or rotated with a grace that ended, ends now, or goes on.
+      for (const revokesAt of [null, iso(-1), iso(0), iso(1)])
+        rows.push({
+          id: randomUUID(),
+          kind: 'APPLICATION_KEY',
+          org_id: 'org',
+          name: 'k',
+          name_key: 'k',
+          last4: 'abcd',
+          digest: randomUUID(),
+          owner_id: 'owner',
+          created_by: null,
+          scopes: null,
+          allowed_origins: null,
+          status: revokedAt === null ? 'ACTIVE' : 'REVOKED',
+          revocation_reason: revokedAt === null ? null : 'REVOKED',
+          created_at: iso(-120_000),
+          modified_at: iso(-120_000),
+          revoked_at: revokedAt,
+          expires_at: expiresAt,
+          successor_id: revokesAt === null ? null : randomUUID(),
+          revokes_at: revokesAt,
+          expiry_recorded_at: null,
+        });
     }
   }
   await store.db.insertInto('credentials').values(rows).execute();
 });
 afterAll(() => store.close());
 
-const domainStatus = (row: CredentialsTable) => credentialStatus({ active: row.status === 'ACTIVE', expiresAt: row.expires_at }, null, NOW);
+const domainStatus = (row: CredentialsTable) => credentialStatus({ active: row.status === 'ACTIVE', expiresAt: row.expires_at, revokesAt: row.revokes_at }, null, NOW);
 
 describe('credential status', () => {
   it.each(STATUSES)('the SQL twin selects the rows the rule says are %s', async (status) => {
@@ -69,11 +75,20 @@ describe('credential status', () => {
   });
 
   it('R14: a disabled owner’s key does not authenticate, whatever its own state; R17 revoked is final; R19 expiry is at expiresAt', () => {
-    const active = { active: true, expiresAt: null };
+    const active = { active: true, expiresAt: null, revokesAt: null };
     expect(credentialState(active, { active: false }, NOW)).toBe('OWNER_DISABLED');
     expect(credentialStatus(active, { active: false }, NOW)).toBe('REVOKED');
-    expect(credentialState({ active: false, expiresAt: iso(1) }, null, NOW)).toBe('REVOKED');
-    expect(credentialState({ active: true, expiresAt: iso(0) }, { active: true }, NOW)).toBe('EXPIRED');
-    expect(credentialState({ active: true, expiresAt: iso(1) }, { active: true }, NOW)).toBe('ACTIVE');
+    expect(credentialState({ active: false, expiresAt: iso(1), revokesAt: null }, null, NOW)).toBe('REVOKED');
+    expect(credentialState({ active: true, expiresAt: iso(0), revokesAt: null }, { active: true }, NOW)).toBe('EXPIRED');
+    expect(credentialState({ active: true, expiresAt: iso(1), revokesAt: null }, { active: true }, NOW)).toBe('ACTIVE');
+  });
+
+  it('R18: a rotated key is ACTIVE during its grace and REVOKED from its end, recorded or not', () => {
+    expect(credentialState({ active: true, expiresAt: null, revokesAt: iso(1) }, null, NOW)).toBe('ACTIVE');
+    expect(credentialState({ active: true, expiresAt: null, revokesAt: iso(0) }, null, NOW)).toBe('REVOKED');
+    expect(credentialState({ active: false, expiresAt: null, revokesAt: iso(1) }, null, NOW)).toBe('REVOKED');
+    // Its grace ending revokes it even when it would expire later; expiring first, it reads EXPIRED until then.
+    expect(credentialState({ active: true, expiresAt: iso(60_000), revokesAt: iso(-1) }, null, NOW)).toBe('REVOKED');
+    expect(credentialState({ active: true, expiresAt: iso(-1), revokesAt: iso(60_000) }, null, NOW)).toBe('EXPIRED');
   });
 });

@@ -41,7 +41,7 @@ const AuditBreakReasonEnum = builder.enumType('AuditBreakReason', {
 
 const optionalId = (typename: string, id: string | null) => (id === null ? null : globalId(typename, id));
 
-const AuditEntry = builder.objectRef<AuditEntryRow>('AuditEntry').implement({
+export const AuditEntry = builder.objectRef<AuditEntryRow>('AuditEntry').implement({
   description: 'One entry of the audit log: a request (R22) or a lifecycle change (R23), linked into its organization’s hash chain (R24).',
   fields: (t) => ({
     seq: t.int({ description: 'Position in the whole log (1, 2, 3…).', resolve: (e) => Number(e.seq) }),
@@ -102,7 +102,7 @@ const AuditEntry = builder.objectRef<AuditEntryRow>('AuditEntry').implement({
   }),
 });
 
-const AuditLogFilter = builder.inputType('AuditLogFilter', {
+export const AuditLogFilter = builder.inputType('AuditLogFilter', {
   fields: (t) => ({
     credentialId: t.id({ required: false, description: 'An API key, application key or client token: the entries that presented it or were made with it.' }),
     principalId: t.id({ required: false, description: 'A user or service account: the entries where it acted.' }),
@@ -118,7 +118,7 @@ const AuditLogFilter = builder.inputType('AuditLogFilter', {
 type Filter = typeof AuditLogFilter.$inferInput;
 
 /** The filter with its ids decoded (R20: a malformed or foreign id is NOT_FOUND) and its text bounded (R29). */
-function filterOf(filter: Filter | null | undefined): AuditLogFilterQuery | null {
+export function auditLogFilterOf(filter: Filter | null | undefined): AuditLogFilterQuery | null {
   if (!filter) return null;
   let credential: AuditLogFilterQuery['credential'] = null;
   if (filter.credentialId != null) {
@@ -163,7 +163,7 @@ builder.queryFields((t) => ({
       filter: t.arg({ type: AuditLogFilter, required: false }),
       order: t.arg({ type: AuditOrderEnum, required: false, defaultValue: 'NEWEST_FIRST' }),
     },
-    resolve: (_parent, args, context) => auditLogPage(context.readDb, actorOf(context).orgId, filterOf(args.filter), args.order ?? 'NEWEST_FIRST', args),
+    resolve: (_parent, args, context) => auditLogPage(context.readDb, actorOf(context).orgId, auditLogFilterOf(args.filter), args.order ?? 'NEWEST_FIRST', args),
   }),
   auditIntegrity: t.field({
     type: AuditIntegrity,

@@ -11,6 +11,7 @@ import type { CredentialKind } from '../../domain/events.js';
 import { parseFilterText } from '../../domain/input.js';
 import { effectivePermissions, isPermission } from '../../domain/permissions.js';
 import { applicationKeyReadScope } from '../../domain/principal.js';
+import { MAX_GRACE_PERIOD_SECONDS } from '../../domain/rotation.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import type { GraphQLContext } from '../core/context.js';
@@ -36,7 +37,12 @@ export const RevocationReasonEnum = builder.enumType('RevocationReason', {
 
 /** The one status rule, on a read-model row: its owner's disabling is recorded as its revocation (R13). */
 function statusOf(row: CredentialsTable, now: Date) {
-  return credentialStatus({ active: row.status === 'ACTIVE', expiresAt: row.expires_at }, null, now);
+  return credentialStatus({ active: row.status === 'ACTIVE', expiresAt: row.expires_at, revokesAt: row.revokes_at }, null, now);
+}
+
+/** R18: a rotated key whose grace has ended is revoked then, for the ROTATED reason, whether or not the scheduler has recorded it yet. */
+function graceEnded(row: CredentialsTable, now: Date): boolean {
+  return row.status === 'ACTIVE' && row.revokes_at !== null && row.revokes_at <= now.toISOString();
 }
 
 function lastUsedAt(
@@ -64,11 +70,15 @@ export const ApiKey = builder.loadableNode(builder.objectRef<CredentialsTable>('
     name: t.exposeString('name'),
     last4: t.exposeString('last4', { description: 'The last four characters of the secret.' }),
     status: t.field({ type: CredentialStatusEnum, resolve: (k, _args, context) => statusOf(k, context.now) }),
-    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason }),
+    revocationReason: t.field({
+      type: RevocationReasonEnum,
+      nullable: true,
+      resolve: (k, _args, context) => k.revocation_reason ?? (graceEnded(k, context.now) ? 'ROTATED' : null),
+    }),
     createdBy: t.field({ type: Principal, nullable: true, resolve: (k) => k.created_by }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
     modifiedAt: t.field({ type: 'DateTime', resolve: (k) => k.modified_at }),
-    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revoked_at }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k, _args, context) => k.revoked_at ?? (graceEnded(k, context.now) ? k.revokes_at : null) }),
     lastUsedAt: lastUsedAt(t),
   }),
 });
@@ -82,7 +92,11 @@ export const ApplicationKey = builder.loadableNode(builder.objectRef<Credentials
     name: t.exposeString('name'),
     last4: t.exposeString('last4', { description: 'The last four characters of the secret.' }),
     status: t.field({ type: CredentialStatusEnum, resolve: (k, _args, context) => statusOf(k, context.now) }),
-    revocationReason: t.field({ type: RevocationReasonEnum, nullable: true, resolve: (k) => k.revocation_reason }),
+    revocationReason: t.field({
+      type: RevocationReasonEnum,
+      nullable: true,
+      resolve: (k, _args, context) => k.revocation_reason ?? (graceEnded(k, context.now) ? 'ROTATED' : null),
+    }),
     scopes: t.stringList({
       nullable: true,
       description: 'The scopes written on the key; null for an unscoped key, which has all of its owner’s permissions (R6).',
@@ -100,11 +114,41 @@ export const ApplicationKey = builder.loadableNode(builder.objectRef<Credentials
     createdBy: t.field({ type: Principal, nullable: true, resolve: (k) => k.created_by }),
     createdAt: t.field({ type: 'DateTime', resolve: (k) => k.created_at }),
     modifiedAt: t.field({ type: 'DateTime', resolve: (k) => k.modified_at }),
-    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.revoked_at }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (k, _args, context) => k.revoked_at ?? (graceEnded(k, context.now) ? k.revokes_at : null) }),
     expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.expires_at }),
     lastUsedAt: lastUsedAt(t),
   }),
 });
+
+// R18: a rotated key names its successor (of its own type, hence added once the type exists) and the end of its grace.
+builder.objectFields(ApiKey, (t) => ({
+  successor: t.field({
+    type: ApiKey,
+    nullable: true,
+    description: 'The key that replaced this one when it was rotated; null for a key not rotated.',
+    resolve: (k) => k.successor_id,
+  }),
+  revokesAt: t.field({
+    type: 'DateTime',
+    nullable: true,
+    description: "When a rotated key's grace ends and it is revoked (reason ROTATED); null for a key not rotated.",
+    resolve: (k) => k.revokes_at,
+  }),
+}));
+builder.objectFields(ApplicationKey, (t) => ({
+  successor: t.field({
+    type: ApplicationKey,
+    nullable: true,
+    description: 'The key that replaced this one when it was rotated (same owner, name, scopes and expiry); null for a key not rotated.',
+    resolve: (k) => k.successor_id,
+  }),
+  revokesAt: t.field({
+    type: 'DateTime',
+    nullable: true,
+    description: "When a rotated key's grace ends and it is revoked (reason ROTATED); null for a key not rotated.",
+    resolve: (k) => k.revokes_at,
+  }),
+}));
 
 export const ClientToken = builder.loadableNode(builder.objectRef<CredentialsTable>('ClientToken'), {
   isTypeOf: (value) => (value as CredentialsTable).kind === 'CLIENT_TOKEN',
@@ -228,6 +272,30 @@ const CreateApplicationKeyPayload = builder.objectRef<{ applicationKey: Credenti
     secret: t.exposeString('secret', { description: 'The application key itself. Shown this once: store it now.' }),
   }),
 });
+const RotateApiKeyPayload = builder.objectRef<{ apiKey: CredentialsTable; secret: string; predecessor: CredentialsTable }>('RotateApiKeyPayload').implement({
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKey, description: 'The successor: a new key with the same name.', resolve: (p) => p.apiKey }),
+    secret: t.exposeString('secret', { description: "The successor's secret. Shown this once: store it now." }),
+    predecessor: t.field({ type: ApiKey, description: 'The rotated key: it works until revokesAt.', resolve: (p) => p.predecessor }),
+  }),
+});
+const RotateApplicationKeyPayload = builder
+  .objectRef<{ applicationKey: CredentialsTable; secret: string; predecessor: CredentialsTable }>('RotateApplicationKeyPayload')
+  .implement({
+    fields: (t) => ({
+      applicationKey: t.field({
+        type: ApplicationKey,
+        description: 'The successor: a new key with the same name, scopes, owner and expiry.',
+        resolve: (p) => p.applicationKey,
+      }),
+      secret: t.exposeString('secret', { description: "The successor's secret. Shown this once: store it now." }),
+      predecessor: t.field({ type: ApplicationKey, description: 'The rotated key: it works until revokesAt.', resolve: (p) => p.predecessor }),
+    }),
+  });
+
+/** R18: the grace period argument: seconds, 0 (revoke at once) to 7 days. */
+const GRACE_PERIOD_DESCRIPTION = `Seconds during which the rotated key still works, from 0 (revoked at once, the default) to ${MAX_GRACE_PERIOD_SECONDS} (7 days).`;
+
 const ClientTokenPayload = builder.objectRef<{ clientToken: CredentialsTable }>('ClientTokenPayload').implement({
   fields: (t) => ({ clientToken: t.field({ type: ClientToken, resolve: (p) => p.clientToken }) }),
 });
@@ -266,6 +334,17 @@ builder.mutationFields((t) => ({
     resolve: async (_parent, args, context) => ({
       apiKey: await context.keyledger.revokeApiKey(actorOf(context), { id: apiKeyId(args.id) }, context.requestId),
     }),
+  }),
+  rotateApiKey: t.field({
+    type: RotateApiKeyPayload,
+    description:
+      'Rotates an API key (api_keys_write and api_keys_delete): a successor with a new secret and the same name, and the key revoked (reason ROTATED) when gracePeriod ends. Never refused for the limit (R2) or the name (R3); a key in its grace is ALREADY_ROTATED (R18).',
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id(), gracePeriod: t.arg.int({ required: false, defaultValue: 0, description: GRACE_PERIOD_DESCRIPTION }) },
+    resolve: async (_parent, args, context) => {
+      const rotated = await context.keyledger.rotateApiKey(actorOf(context), { id: apiKeyId(args.id), gracePeriodSeconds: args.gracePeriod ?? 0 }, context.requestId);
+      return { apiKey: rotated.credential, secret: rotated.secret, predecessor: rotated.predecessor };
+    },
   }),
   createApplicationKey: t.field({
     type: CreateApplicationKeyPayload,
@@ -318,6 +397,21 @@ builder.mutationFields((t) => ({
     resolve: async (_parent, args, context) => ({
       applicationKey: await context.keyledger.revokeApplicationKey(actorOf(context), { id: applicationKeyId(args.id) }, context.requestId),
     }),
+  }),
+  rotateApplicationKey: t.field({
+    type: RotateApplicationKeyPayload,
+    description:
+      'Rotates an application key (R8: as creating and revoking it): a successor with a new secret and the same name, scopes, owner and expiry, and the key revoked (reason ROTATED) when gracePeriod ends. Never refused for the name (R3); a key in its grace is ALREADY_ROTATED (R18).',
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id(), gracePeriod: t.arg.int({ required: false, defaultValue: 0, description: GRACE_PERIOD_DESCRIPTION }) },
+    resolve: async (_parent, args, context) => {
+      const rotated = await context.keyledger.rotateApplicationKey(
+        actorOf(context),
+        { id: applicationKeyId(args.id), gracePeriodSeconds: args.gracePeriod ?? 0 },
+        context.requestId,
+      );
+      return { applicationKey: rotated.credential, secret: rotated.secret, predecessor: rotated.predecessor };
+    },
   }),
   createClientToken: t.field({
     type: CreateClientTokenPayload,
