@@ -5,12 +5,13 @@ import { availableParallelism } from 'node:os';
 import { apiBenchmarks } from './api.js';
 import { appendBenchmarks } from './append.js';
 import { auditBenchmarks } from './audit.js';
+import { feedsBenchmarks } from './feeds.js';
 import { fleetBenchmarks } from './fleet.js';
 import { type Benchmark, type Row, figuresTable, fmtMs, isFigure, PG_URL, pgReachable } from './lib.js';
 import { rebuildBenchmarks } from './rebuild.js';
 import { verifyBenchmarks } from './verify.js';
 
-const benchmarks: Benchmark[] = [...appendBenchmarks, ...rebuildBenchmarks, ...apiBenchmarks, ...verifyBenchmarks, ...auditBenchmarks, ...fleetBenchmarks];
+const benchmarks: Benchmark[] = [...appendBenchmarks, ...rebuildBenchmarks, ...apiBenchmarks, ...verifyBenchmarks, ...auditBenchmarks, ...fleetBenchmarks, ...feedsBenchmarks];
 
 const filters = process.argv.slice(2).map((f) => f.toLowerCase());
 const selected = filters.length === 0 ? benchmarks : benchmarks.filter((b) => filters.some((f) => b.name.includes(f)));
