@@ -9,9 +9,19 @@ import { feedsBenchmarks } from './feeds.js';
 import { fleetBenchmarks } from './fleet.js';
 import { type Benchmark, type Row, figuresTable, fmtMs, isFigure, PG_URL, pgReachable } from './lib.js';
 import { rebuildBenchmarks } from './rebuild.js';
+import { scaleBenchmarks } from './scale.js';
 import { verifyBenchmarks } from './verify.js';
 
-const benchmarks: Benchmark[] = [...appendBenchmarks, ...rebuildBenchmarks, ...apiBenchmarks, ...verifyBenchmarks, ...auditBenchmarks, ...fleetBenchmarks, ...feedsBenchmarks];
+const benchmarks: Benchmark[] = [
+  ...appendBenchmarks,
+  ...rebuildBenchmarks,
+  ...apiBenchmarks,
+  ...verifyBenchmarks,
+  ...auditBenchmarks,
+  ...fleetBenchmarks,
+  ...feedsBenchmarks,
+  ...scaleBenchmarks,
+];
 
 const filters = process.argv.slice(2).map((f) => f.toLowerCase());
 const selected = filters.length === 0 ? benchmarks : benchmarks.filter((b) => filters.some((f) => b.name.includes(f)));

@@ -9,6 +9,7 @@ import { credentialChange, type CredentialChange } from './credential.js';
 import type { OrganizationEvent } from './events.js';
 import { MAX_ORIGIN_LENGTH, quoted, requireBoundedText } from './input.js';
 import { parseName } from './names.js';
+import { CredentialTable, holds } from './persistent-map.js';
 import { graceEnd, graceEnded, requireNotRotated, type Rotation } from './rotation.js';
 
 const DEFAULT_API_KEY_LIMIT = 50;
@@ -31,36 +32,39 @@ export type OrganizationState =
       readonly orgId: string;
       readonly name: string;
       readonly apiKeyLimit: number;
-      readonly apiKeys: ReadonlyMap<string, OrgCredential>;
-      readonly clientTokens: ReadonlyMap<string, OrgCredential>;
+      readonly apiKeys: CredentialTable<OrgCredential>;
+      readonly clientTokens: CredentialTable<OrgCredential>;
     };
 
 export const initialOrganizationState: OrganizationState = { exists: false };
 
-/** Applies a credential change to one kind's map. Scoping is for application keys, which live in principal streams. */
-function applyChange(map: ReadonlyMap<string, OrgCredential>, change: CredentialChange): ReadonlyMap<string, OrgCredential> {
+/**
+ * Applies a credential change to one kind's table. Scoping is for application keys, which live in principal streams.
+ * The table is persistent: folding a stream copies nothing, so it is linear in the stream's length.
+ */
+function applyChange(table: CredentialTable<OrgCredential>, change: CredentialChange): CredentialTable<OrgCredential> {
   switch (change.change) {
     case 'created': {
       const { id, name } = change.credential;
-      return new Map(map).set(id, { id, name, nameKey: parseName(name).key, active: true, rotation: null });
+      return table.put({ id, name, nameKey: parseName(name).key, active: true, rotation: null });
     }
     case 'rotated': {
-      const current = map.get(change.id);
+      const current = table.get(change.id);
       const { id, name } = change.successor;
-      const next = new Map(map).set(id, { id, name, nameKey: parseName(name).key, active: true, rotation: null });
-      return current ? next.set(change.id, { ...current, rotation: { successorId: id, revokeAt: change.revokeAt } }) : next;
+      const next = table.put({ id, name, nameKey: parseName(name).key, active: true, rotation: null });
+      return current ? next.put({ ...current, rotation: { successorId: id, revokeAt: change.revokeAt } }) : next;
     }
     case 'renamed': {
-      const current = map.get(change.id);
-      return current ? new Map(map).set(change.id, { ...current, name: change.name, nameKey: parseName(change.name).key }) : map;
+      const current = table.get(change.id);
+      return current ? table.put({ ...current, name: change.name, nameKey: parseName(change.name).key }) : table;
     }
     case 'revoked': {
-      const current = map.get(change.id);
-      return current ? new Map(map).set(change.id, { ...current, active: false }) : map;
+      const current = table.get(change.id);
+      return current ? table.put({ ...current, active: false }) : table;
     }
     case 'scoped':
     case 'expired':
-      return map;
+      return table;
     default: {
       const unhandled: never = change;
       throw new Error(`unknown credential change ${JSON.stringify(unhandled)}`);
@@ -70,7 +74,14 @@ function applyChange(map: ReadonlyMap<string, OrgCredential>, change: Credential
 
 export function evolveOrganization(state: OrganizationState, event: OrganizationEvent): OrganizationState {
   if (event.type === 'OrganizationCreated') {
-    return { exists: true, orgId: event.data.orgId, name: event.data.name, apiKeyLimit: event.data.apiKeyLimit, apiKeys: new Map(), clientTokens: new Map() };
+    return {
+      exists: true,
+      orgId: event.data.orgId,
+      name: event.data.name,
+      apiKeyLimit: event.data.apiKeyLimit,
+      apiKeys: CredentialTable.empty(),
+      clientTokens: CredentialTable.empty(),
+    };
   }
   if (!state.exists) return state;
   switch (event.type) {
@@ -113,26 +124,13 @@ export type OrganizationCommand =
 
 type ExistingOrg = Extract<OrganizationState, { exists: true }>;
 
-/** Whether a credential counts (R1, R2) and holds its name (R3): active, and not a rotated key in its grace (R18). */
-function holds(c: OrgCredential): boolean {
-  return c.active && c.rotation === null;
-}
-
-function holdingCount(map: ReadonlyMap<string, OrgCredential>): number {
-  let n = 0;
-  for (const c of map.values()) if (holds(c)) n++;
-  return n;
-}
-
 /** R3: unique among the org's active credentials of one kind, after trimming and case-folding; a rotated key in its grace holds no name (R18). */
-function requireFreeName(map: ReadonlyMap<string, OrgCredential>, nameKey: string, except?: string): void {
-  for (const c of map.values()) {
-    if (holds(c) && c.nameKey === nameKey && c.id !== except) throw new DomainError('NAME_TAKEN', 'an active key of this kind already has this name', 'name');
-  }
+function requireFreeName(table: CredentialTable<OrgCredential>, nameKey: string, except?: string): void {
+  if (table.nameTaken(nameKey, except)) throw new DomainError('NAME_TAKEN', 'an active key of this kind already has this name', 'name');
 }
 
-function requireActive(map: ReadonlyMap<string, OrgCredential>, id: string, what: string): OrgCredential {
-  const credential = map.get(id);
+function requireActive(table: CredentialTable<OrgCredential>, id: string, what: string): OrgCredential {
+  const credential = table.get(id);
   if (!credential) throw notFound(what);
   if (!credential.active) throw new DomainError('ALREADY_REVOKED', `${what} is revoked; a revoked credential cannot be changed or restored`);
   return credential;
@@ -230,7 +228,7 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
       const name = parseName(command.name);
       requireFreeName(org.apiKeys, name.key);
       // R2: at most apiKeyLimit active API keys.
-      if (holdingCount(org.apiKeys) >= org.apiKeyLimit) {
+      if (org.apiKeys.holding >= org.apiKeyLimit) {
         throw new DomainError('API_KEY_LIMIT', `this organization has its limit of ${org.apiKeyLimit} active API keys; revoke one or ask an operator to raise the limit`);
       }
       return [{ type: 'ApiKeyCreated', data: { orgId, keyId: command.keyId, name: name.display, digest: command.digest, last4: command.last4, createdBy } }];
@@ -246,7 +244,7 @@ export function decideOrganization(command: OrganizationCommand, state: Organiza
     case 'RevokeApiKey': {
       const key = requireActive(org.apiKeys, command.keyId, 'API key');
       // R1: an organization keeps at least one active API key (a rotated key in its grace is on its way out: its successor counts).
-      if (holds(key) && holdingCount(org.apiKeys) <= 1) throw new DomainError('LAST_API_KEY', "this is the organization's last active API key; create another before revoking it");
+      if (holds(key) && org.apiKeys.holding <= 1) throw new DomainError('LAST_API_KEY', "this is the organization's last active API key; create another before revoking it");
       return [{ type: 'ApiKeyRevoked', data: { orgId, keyId: key.id, reason: 'REVOKED' } }];
     }
     case 'RotateApiKey': {

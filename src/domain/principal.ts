@@ -8,6 +8,7 @@ import { requireAnyPermission, requirePermission, requireGrantable, requireSameO
 import { DomainError, forbidden, notFound } from './errors.js';
 import { isUncleanText, quoted } from './input.js';
 import { parseName } from './names.js';
+import { CredentialTable } from './persistent-map.js';
 import type { NewSecret } from './organization.js';
 import { credentialChange, principalChange, type NewCredential } from './credential.js';
 import type { PrincipalEvent, PrincipalKind } from './events.js';
@@ -38,17 +39,18 @@ export type PrincipalState =
       readonly email: string | null;
       readonly role: Role;
       readonly disabled: boolean;
-      readonly keys: ReadonlyMap<string, OwnedKey>;
+      readonly keys: CredentialTable<OwnedKey>;
     };
 
 export const initialPrincipalState: PrincipalState = { exists: false };
 
 type ExistingPrincipal = Extract<PrincipalState, { exists: true }>;
 
+/** The keys are a persistent table: folding a stream copies nothing, so it is linear in the stream's length. */
 function withKey(state: ExistingPrincipal, id: string, change: (key: OwnedKey) => OwnedKey): ExistingPrincipal {
   const key = state.keys.get(id);
   if (!key) return state;
-  return { ...state, keys: new Map(state.keys).set(id, change(key)) };
+  return { ...state, keys: state.keys.put(change(key)) };
 }
 
 function ownedKey(credential: NewCredential): OwnedKey {
@@ -65,7 +67,7 @@ export function evolvePrincipal(state: PrincipalState, event: PrincipalEvent): P
       const change = principalChange(event);
       if (change.change === 'created') {
         const { id, orgId, kind, name, email, role } = change.principal;
-        return { exists: true, principalId: id, orgId, kind, name, email, role, disabled: false, keys: new Map() };
+        return { exists: true, principalId: id, orgId, kind, name, email, role, disabled: false, keys: CredentialTable.empty() };
       }
       if (!state.exists) return state;
       return change.change === 'roleChanged' ? { ...state, role: change.role } : { ...state, disabled: true };
@@ -81,13 +83,12 @@ export function evolvePrincipal(state: PrincipalState, event: PrincipalEvent): P
       const change = credentialChange(event);
       switch (change.change) {
         case 'created':
-          return { ...state, keys: new Map(state.keys).set(change.credential.id, ownedKey(change.credential)) };
+          return { ...state, keys: state.keys.put(ownedKey(change.credential)) };
         case 'rotated': {
           const successor = ownedKey(change.successor);
-          const keys = new Map(state.keys).set(successor.id, successor);
+          const keys = state.keys.put(successor);
           const predecessor = keys.get(change.id);
-          if (predecessor) keys.set(change.id, { ...predecessor, rotation: { successorId: successor.id, revokeAt: change.revokeAt } });
-          return { ...state, keys };
+          return { ...state, keys: predecessor ? keys.put({ ...predecessor, rotation: { successorId: successor.id, revokeAt: change.revokeAt } }) : keys };
         }
         case 'expired':
           return withKey(state, change.id, (key) => ({ ...key, expired: true }));
@@ -195,10 +196,7 @@ function requireEnabled(principal: ExistingPrincipal): void {
 
 /** Application key names are unique among the owner's active keys (R3, per owner: its keys live in its stream); a rotated key in its grace holds no name (R18). */
 function requireFreeKeyName(principal: ExistingPrincipal, nameKey: string, except?: string): void {
-  for (const key of principal.keys.values()) {
-    if (key.active && key.rotation === null && key.nameKey === nameKey && key.id !== except)
-      throw new DomainError('NAME_TAKEN', 'an active application key of this owner already has this name', 'name');
-  }
+  if (principal.keys.nameTaken(nameKey, except)) throw new DomainError('NAME_TAKEN', 'an active application key of this owner already has this name', 'name');
 }
 
 export function decidePrincipal(command: PrincipalCommand, state: PrincipalState, actor: Actor): PrincipalEvent[] {

@@ -76,6 +76,7 @@ describe('exhaustiveness', () => {
     ] as const;
     expect(await filesInError([kind])).toEqual([
       'projections/audit/queries.ts', // the audit log's column of its id
+      'projections/credentials/credential-index.ts', // the compact index's code for its kind
       'src/domain/events.ts', // its stream, and CREDENTIAL_KINDS
       'src/domain/secrets.ts', // its secret's prefix
       'src/domain/verification.ts', // how verification names it
