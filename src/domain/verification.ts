@@ -54,11 +54,26 @@ export type VerificationCode =
 
 type Usage = 'AGENT_INTAKE' | 'BROWSER_INTAKE' | 'API';
 
+/** A presented secret with what it claims and its digest, worked out once (a change feed checks the same secrets again and again). */
+export interface DigestedSecret {
+  readonly secret: string;
+  /** What the secret claims to be; null when malformed or its checksum fails. */
+  readonly claimed: CredentialKind | null;
+  /** Null when it claims nothing (it is not looked up). */
+  readonly digest: string | null;
+}
+
+export function digestPresented(secret: string): DigestedSecret {
+  const claimed = recognizeSecret(secret);
+  return { secret, claimed, digest: claimed === null ? null : digestSecret(secret) };
+}
+
 export interface VerificationInput {
   readonly usage: Usage;
-  readonly apiKey: string | null;
-  readonly applicationKey: string | null;
-  readonly clientToken: string | null;
+  /** Each secret as sent, or digested once beforehand (digestPresented). */
+  readonly apiKey: string | DigestedSecret | null;
+  readonly applicationKey: string | DigestedSecret | null;
+  readonly clientToken: string | DigestedSecret | null;
   /** The browser Origin the request came with (for the API: a page of another origin), if any. */
   readonly origin: string | null;
   readonly requiredScopes: readonly string[];
@@ -105,10 +120,10 @@ const STATE_FAULT: Readonly<Record<Exclude<CredentialState, 'ACTIVE'>, { code: V
   EXPIRED: { code: 'EXPIRED', reason: (label) => `the ${label} has expired` },
 };
 
-function present(lookup: CredentialLookup, slot: CredentialKind, secret: string | null): Presented | null {
-  if (secret === null) return null;
-  const claimed = recognizeSecret(secret);
-  const credential = claimed === null ? undefined : lookup.credential(digestSecret(secret));
+function present(lookup: CredentialLookup, slot: CredentialKind, given: string | DigestedSecret | null): Presented | null {
+  if (given === null) return null;
+  const { secret, claimed, digest } = typeof given === 'string' ? digestPresented(given) : given;
+  const credential = digest === null ? undefined : lookup.credential(digest);
   const owner = credential?.ownerId == null ? null : (lookup.principal(credential.ownerId) ?? null);
   return { slot, secret, claimed, credential, owner };
 }

@@ -29,7 +29,7 @@ import { RequestLog } from '../audit/request-log.js';
 import { verify } from '../domain/verification.js';
 import { authenticationError } from '../graphql/core/errors.js';
 import { Metrics } from '../platform/metrics.js';
-import { authenticateApi, credentialsFromHeaders } from './authenticate.js';
+import { authenticateApi, credentialsFromHeaders, reauthenticator } from './authenticate.js';
 import { accessLine, requestScoped, withRequestLogger } from './request-logging.js';
 
 export interface App {
@@ -190,7 +190,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
     const { auth, recognized } = authenticateApi(presented, index, now);
     audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
-    void graphql(req, res, { audit, auth, now, reauthenticate: (at) => authenticateApi(presented, index, at).auth });
+    void graphql(req, res, { audit, auth, now, reauthenticate: reauthenticator(presented, index) });
   }
 
   /** GET /api/v1/validate: the monitoring API's key check (an API key alone, R4). */

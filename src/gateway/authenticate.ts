@@ -2,7 +2,7 @@
 // verifier (src/domain/verification.ts) with usage API. A presented secret is compared by
 // digest; it never reaches a message, a log line or an event.
 
-import { authenticationOf, verify, type Authentication, type CredentialLookup, type Recognized } from '../domain/verification.js';
+import { authenticationOf, digestPresented, verify, type Authentication, type CredentialLookup, type Recognized, type VerificationInput } from '../domain/verification.js';
 
 export interface PresentedCredentials {
   readonly apiKey: string | null;
@@ -41,4 +41,24 @@ export function authenticateApi(presented: PresentedCredentials, lookup: Credent
     now,
   );
   return { auth: authenticationOf(verification), recognized: verification.recognized };
+}
+
+/**
+ * The same credentials authenticated again, as often as asked (a change feed checks them on each
+ * batch and on a timer): the secrets are recognized and digested once, at the first call, so that
+ * each check is lookups in the CredentialIndex and no hashing.
+ */
+export function reauthenticator(presented: PresentedCredentials, lookup: CredentialLookup): (now: Date) => Authentication {
+  let input: VerificationInput | undefined;
+  return (now) => {
+    input ??= {
+      usage: 'API',
+      apiKey: presented.apiKey === null ? null : digestPresented(presented.apiKey),
+      applicationKey: presented.applicationKey === null ? null : digestPresented(presented.applicationKey),
+      clientToken: null,
+      origin: presented.foreignOrigin,
+      requiredScopes: [],
+    };
+    return authenticationOf(verify(input, lookup, now));
+  };
 }

@@ -19,7 +19,7 @@ import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import type { ReadDb } from '../../projections/read-models.js';
 import type { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import type { Keyledger } from '../commands/keyledger.js';
-import { DomainError, type ErrorCode, type RequestErrorCode } from '../domain/errors.js';
+import { DomainError, type ErrorCode } from '../domain/errors.js';
 import type { Authentication, CredentialLookup } from '../domain/verification.js';
 import type { GraphQLContext } from '../graphql/core/context.js';
 import type { Feeds } from '../feeds/feeds.js';
@@ -65,7 +65,7 @@ export function requestIdOf(req: IncomingMessage): string {
 }
 
 /** The code of an answer that only has a status (yoga's 415 and 406, Node's 431, a status yoga set). */
-function codeOfStatus(status: number): RequestErrorCode {
+function codeOfStatus(status: number): ErrorCode {
   switch (status) {
     case 405:
       return 'METHOD_NOT_ALLOWED';
@@ -79,12 +79,15 @@ function codeOfStatus(status: number): RequestErrorCode {
       return 'UNSUPPORTED_MEDIA_TYPE';
     case 431:
       return 'HEADERS_TOO_LARGE';
+    // Too many feeds open at once (R26's caps).
+    case 429:
+      return 'RATE_LIMITED';
     default:
       return status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST';
   }
 }
 
-const STATUS_MESSAGE: Readonly<Partial<Record<RequestErrorCode, string>>> = {
+const STATUS_MESSAGE: Readonly<Partial<Record<ErrorCode, string>>> = {
   METHOD_NOT_ALLOWED: 'GraphQL takes GET (queries) and POST requests',
   NOT_ACCEPTABLE: 'the answer is application/json or application/graphql-response+json: accept one of them',
   PAYLOAD_TOO_LARGE: 'the request body is too large',
@@ -95,7 +98,7 @@ const STATUS_MESSAGE: Readonly<Partial<Record<RequestErrorCode, string>>> = {
 };
 
 /** The one body of an error answer that is not a GraphQL result. */
-function errorBody(code: RequestErrorCode, message = STATUS_MESSAGE[code] ?? 'the request failed'): string {
+function errorBody(code: ErrorCode, message = STATUS_MESSAGE[code] ?? 'the request failed'): string {
   return JSON.stringify({ errors: [{ message, extensions: { code } }] });
 }
 
@@ -391,7 +394,9 @@ function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerCon
       const audit = serverContext.audit;
       if (audit.operationType === 'http') audit.operationType = 'graphql';
       // An answer that is not a GraphQL result (415, 406: yoga answers them with no body) gets one, with its code (R28).
-      if (response.status >= 400 && (response.body === null || !(response.headers.get('content-type') ?? '').includes('json'))) {
+      // An event stream that answers with an error status already holds the GraphQL error (a feed refused at its start).
+      const type = response.headers.get('content-type') ?? '';
+      if (response.status >= 400 && (response.body === null || !(type.includes('json') || type.includes('text/event-stream')))) {
         const headers = new fetchAPI.Headers(response.headers);
         headers.set('content-type', 'application/json; charset=utf-8');
         headers.delete('content-length');

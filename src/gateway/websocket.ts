@@ -22,7 +22,7 @@ import type { CredentialLookup } from '../domain/verification.js';
 import type { GraphQLContext } from '../graphql/core/context.js';
 import { authenticationError } from '../graphql/core/errors.js';
 import type { Logger } from '../platform/logger.js';
-import { authenticateApi, credentialsFromHeaders, type PresentedCredentials } from './authenticate.js';
+import { authenticateApi, credentialsFromHeaders, reauthenticator, type PresentedCredentials } from './authenticate.js';
 import { honestResultOf, requestIdOf, type ServerContext } from './graphql.js';
 
 const ROUTE = 'WebSocket /graphql';
@@ -106,7 +106,8 @@ export function serveWebSocket(options: {
         const audit = new RequestAudit(request, randomUUID(), now);
         audit.operationType = 'graphql';
         audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
-        const reauthenticate = (at: Date) => authenticateApi(presented, credentials, at).auth;
+        // Hashes the presented secrets once, not at every check of the feed.
+        const reauthenticate = reauthenticator(presented, credentials);
         const initial = { req: request, audit, auth, now, reauthenticate, params: payload };
         const enveloped = yoga.getEnveloped(initial);
         const refuse = async (errors: readonly GraphQLError[]) => {

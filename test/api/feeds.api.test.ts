@@ -123,6 +123,14 @@ async function expectGaplessResume(g: TestGateway, transport: Transport, urls: {
   }
 }
 
+async function waitFor(probe: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 describe('change feeds on SQLite', () => {
   let g: TestGateway;
   beforeAll(async () => {
@@ -223,6 +231,33 @@ describe('change feeds on SQLite', () => {
       expect(s.results.every((r) => r.errors === undefined)).toBe(true);
     } finally {
       await s.drop();
+    }
+  });
+
+  it('R26: a ninth feed open at once on one application key is RATE_LIMITED (429), over every transport', async () => {
+    const who = await member(g, 'STANDARD');
+    const open = Array.from({ length: 8 }, () => subscribe('ws', g.url, who.credentials, CREDENTIAL_FEED));
+    try {
+      await waitFor(() => g.app.feeds.open >= 8, 'eight feeds open');
+      for (const transport of TRANSPORTS) {
+        const s = subscribe(transport, g.url, who.credentials, CREDENTIAL_FEED);
+        try {
+          await s.until((r) => r.results.length > 0 || r.ended !== null, 5000, `the refusal over ${transport}`);
+          // Distinct connections: yoga answers the refusal with its status, and its event stream says why.
+          expect(await refusalOf(s), transport).toBe(transport === 'sse-distinct' ? 429 : 'RATE_LIMITED');
+        } finally {
+          await s.drop();
+        }
+      }
+      const raw = await fetch(`${g.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-api-key': who.credentials.apiKey, 'x-application-key': who.credentials.applicationKey },
+        body: JSON.stringify({ query: CREDENTIAL_FEED }),
+      });
+      expect(raw.status).toBe(429);
+      expect(await raw.text()).toContain('"code":"RATE_LIMITED"');
+    } finally {
+      await Promise.all(open.map((s) => s.drop()));
     }
   });
 
