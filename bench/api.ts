@@ -285,6 +285,21 @@ async function seedDashboard(gateway: Gateway, sizes: DashboardSizes): Promise<v
   }
 }
 
+/**
+ * The read-store statements of one request alone: the projections paused, since every request
+ * appends its audit entry, which they write in the background (the load runs' counts include it).
+ */
+async function statementsAlone(gateway: Gateway, query: string): Promise<number> {
+  await gateway.app.runner.stop();
+  try {
+    const before = gateway.app.readStore.statementCount();
+    await postGraphQL(gateway.graphqlUrl, gateway.admin, query);
+    return gateway.app.readStore.statementCount() - before;
+  } finally {
+    gateway.app.runner.start();
+  }
+}
+
 /** One answer, checked: full pages, and how many distinct owners and creators they show. */
 async function checkDashboard(gateway: Gateway, first: number): Promise<string> {
   const answer = await postGraphQL<DashboardAnswer>(gateway.graphqlUrl, gateway.admin, dashboardQuery(first));
@@ -312,6 +327,15 @@ async function apiDashboard(): Promise<Row[]> {
     );
     log(await checkDashboard(gateway, 50));
     log(await checkDashboard(gateway, 5));
+    const alone = {
+      typename: await statementsAlone(gateway, TYPENAME),
+      one: await statementsAlone(gateway, dashboardQuery(1)),
+      fifty: await statementsAlone(gateway, dashboardQuery(50)),
+    };
+    log(
+      `read-store statements of one request alone (projections paused): ${alone.fifty} (first: 50), ${alone.one} (first: 1), ` +
+        `${alone.typename} ({ __typename }: authentication alone)`,
+    );
 
     const page = (first: number, maxMs: number, total = Number.MAX_SAFE_INTEGER): LoadSpec => ({ query: dashboardQuery(first), total, maxMs });
     await gateway.load.run(typenameSpec(REFERENCE_WARM_UP_MS));
@@ -345,6 +369,16 @@ async function apiDashboard(): Promise<Row[]> {
         refValue: reference.rate,
         refUnit: 'req/s',
         note: `${smallPage.done} requests, one round`,
+      },
+      {
+        bench,
+        case: 'store queries of one request alone, first: 50',
+        value: alone.fifty - alone.typename,
+        unit: 'queries/req',
+        refLabel: 'same, first: 1',
+        refValue: alone.one - alone.typename,
+        refUnit: 'queries/req',
+        note: `beyond authentication (${alone.typename}), projections paused`,
       },
       {
         bench,

@@ -1,6 +1,8 @@
 // Relay connections over the read store, for every list (credentials, principals, the audit
 // log): keyset pagination on the sort columns, the last of them unique, so a page costs one
-// indexed query however deep it is, plus one count when `totalCount` is asked for.
+// indexed query however deep it is. When `totalCount` is asked for, the page's statement counts
+// the filter too (an uncorrelated scalar subquery, which the store evaluates once, independent
+// of the cursor); only a page after a cursor that comes back empty takes a count of its own.
 
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { DomainError } from '../../src/domain/errors.js';
@@ -20,6 +22,8 @@ export interface Connection<Node> {
 export interface PageArgs {
   readonly first?: number | null;
   readonly after?: string | null;
+  /** Count the filter in the page's own statement: the caller will ask for `totalCount`. */
+  readonly totalCount?: boolean;
 }
 
 interface SortKey<Row> {
@@ -91,6 +95,40 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
   return () => (made ??= make());
 }
 
+/** The column the page's statement carries the filter's count in (stripped from the rows). */
+const TOTAL = 'keyset_total_count';
+
+/** An edge; its cursor is made when it is read (a page that selects none makes none). */
+class Edge<Row> {
+  #cursor: string | undefined;
+  readonly node: Row;
+  readonly #keyset: Keyset<Row>;
+
+  constructor(node: Row, keyset: Keyset<Row>) {
+    this.node = node;
+    this.#keyset = keyset;
+  }
+
+  get cursor(): string {
+    const keyset = this.#keyset;
+    return (this.#cursor ??= encodeCursor(
+      keyset.tag,
+      keyset.keys.map((key) => key.of(this.node)),
+    ));
+  }
+}
+
+/** The rows of a page whose statement carried the count: the count, and the rows without it. */
+function withoutTotal<Row>(rows: readonly (Row & { [TOTAL]: string | number })[]): { total: number | null; nodes: Row[] } {
+  const first = rows[0];
+  if (first === undefined) return { total: null, nodes: [] };
+  const nodes = rows.map((row) => {
+    const { [TOTAL]: _total, ...node } = row;
+    return node as Row;
+  });
+  return { total: Number(first[TOTAL]), nodes };
+}
+
 /** One page of `filtered` (its rows selected, not yet ordered) in the keyset's order, after the cursor. */
 export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: SelectQueryBuilder<DB, TB, Row>, keyset: Keyset<Row>, page: PageArgs): Promise<Connection<Row>> {
   const first = pageSize(page.first);
@@ -100,26 +138,40 @@ export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: S
   let query = filtered;
   if (after) query = query.where(sql<boolean>`(${columns}) ${descending ? sql`<` : sql`>`} (${sql.join(after)})`);
   for (const key of keyset.keys) query = query.orderBy(sql`${sql.ref(key.column)} ${descending ? sql`desc` : sql`asc`}`);
-  const rows = await query.limit(first + 1).execute();
-  const nodes = rows.slice(0, first);
-  const edges = nodes.map((node) => ({
-    cursor: encodeCursor(
-      keyset.tag,
-      keyset.keys.map((key) => key.of(node)),
-    ),
-    node,
-  }));
+  let rows: Row[];
+  let total: number | null = null;
+  if (page.totalCount) {
+    // The count of the filter (not of the cursor), computed once per statement: see the header.
+    const counted = await query
+      .select(sql<string | number>`${countOf(filtered)}`.as(TOTAL))
+      .limit(first + 1)
+      .$castTo<Row & { [TOTAL]: string | number }>()
+      .execute();
+    ({ total, nodes: rows } = withoutTotal(counted));
+    // No row carried it: nothing matches at all, unless the page is past a cursor.
+    if (total === null && !after) total = 0;
+  } else {
+    rows = await query.limit(first + 1).execute();
+  }
+  const nodes = rows.length > first ? rows.slice(0, first) : rows;
+  const edges = nodes.map((node) => new Edge(node, keyset));
+  const counted = total;
   return {
     edges,
     pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: after !== null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },
-    totalCount: once(() => countRows(filtered)),
+    totalCount: counted === null ? once(() => countRows(filtered)) : () => Promise.resolve(counted),
   };
+}
+
+/** The statement that counts what a query selects. */
+function countOf<DB, TB extends keyof DB, Row>(query: SelectQueryBuilder<DB, TB, Row>) {
+  // $castTo: over a generic table list Kysely cannot infer the one column selected here.
+  return query.clearSelect().select(sql<string | number>`count(*)`.as('n')).$castTo<{ n: string | number }>();
 }
 
 /** How many rows a query selects. */
 export async function countRows<DB, TB extends keyof DB, Row>(query: SelectQueryBuilder<DB, TB, Row>): Promise<number> {
-  // $castTo: over a generic table list Kysely cannot infer the one column selected here.
-  const rows = await query.clearSelect().select(sql<string | number>`count(*)`.as('n')).$castTo<{ n: string | number }>().execute();
+  const rows = await countOf(query).execute();
   return Number(rows[0]?.n ?? 0);
 }
 

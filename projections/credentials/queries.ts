@@ -99,6 +99,9 @@ export interface CredentialFilter {
   readonly lastUsedBefore?: Date | null;
 }
 
+/** A row of a list: the credential, and when it was last used when the list was asked to read it too. */
+export type CredentialRow = CredentialsTable & { readonly last_used_at?: string | null };
+
 export interface CredentialList {
   readonly orgId: string;
   readonly kind: CredentialKind;
@@ -109,9 +112,11 @@ export interface CredentialList {
   readonly page: PageArgs;
   /** The request's clock reading: status filters judge expiry against it. */
   readonly now: Date;
+  /** Read when each was last used (`last_used_at`) in the page's statement. */
+  readonly withLastUsed?: boolean;
 }
 
-export function listCredentials(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, list: CredentialList): Promise<Connection<CredentialsTable>> {
+export function listCredentials(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, list: CredentialList): Promise<Connection<CredentialRow>> {
   let query = db.selectFrom('credentials').selectAll().where('org_id', '=', list.orgId).where('kind', '=', list.kind);
   const scope = list.readScope;
   if (scope && !scope.all) {
@@ -145,5 +150,11 @@ export function listCredentials(db: Kysely<CredentialsTables & UsageTables & Pri
       });
     }
   }
-  return keysetConnection(query, listKeyset<CredentialsTable>(list.order), list.page);
+  if (list.withLastUsed) {
+    const page = query.select((eb) =>
+      eb.selectFrom('credential_usage').select('last_used_at').whereRef('credential_usage.credential_id', '=', 'credentials.id').as('last_used_at'),
+    );
+    return keysetConnection(page, listKeyset<CredentialRow>(list.order), list.page);
+  }
+  return keysetConnection(query, listKeyset<CredentialRow>(list.order), list.page);
 }

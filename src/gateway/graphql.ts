@@ -8,12 +8,33 @@
 // redacted, and it keeps no extension but `code`, `field` and `http` (yoga's `originalError`
 // used to echo a malformed body whole). Answers that are not GraphQL results (415, 406, Node's
 // 431) are given a GraphQL-shaped body with a code in `onResponse` and `answerClientError`.
+//
+// What does not depend on the request is done once: yoga parses and validates a document once
+// (its parser and validation cache, keyed by the document's text), and a query's document is
+// compiled once (graphql-jit, `compiledQueries`).
 
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { createSourceEventStream, execute, GraphQLError, getOperationAST, Kind, type ExecutionArgs, type ExecutionResult, type ValidationRule } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  getLocation,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  Kind,
+  locatedError,
+  visit,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FieldNode,
+  type OperationDefinitionNode,
+  type ValidationRule,
+} from 'graphql';
+import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import type { ReadDb } from '../../projections/read-models.js';
@@ -417,6 +438,84 @@ function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerCon
   };
 }
 
+interface CompiledOperation {
+  readonly operation: OperationDefinitionNode;
+  readonly run: (root: unknown, context: unknown, variables: ExecutionArgs['variableValues']) => Promise<ExecutionResult> | ExecutionResult;
+}
+
+/** The field nodes of a document by where they start ("line:column"), as graphql-jit's errors locate them. */
+function fieldNodesByLocation(document: DocumentNode): Map<string, FieldNode> {
+  const byLocation = new Map<string, FieldNode>();
+  visit(document, {
+    Field(node) {
+      if (!node.loc) return;
+      const { line, column } = getLocation(node.loc.source, node.loc.start);
+      byLocation.set(`${line}:${column}`, node);
+    },
+  });
+  return byLocation;
+}
+
+/**
+ * A compiled query's errors as graphql-js makes them: located on their field nodes (so with the
+ * same locations), carrying what was thrown as their original error (and so its extensions).
+ */
+function locatedAsGraphQL(result: ExecutionResult, document: DocumentNode): ExecutionResult {
+  if (!result.errors || result.errors.length === 0) return result;
+  const fields = fieldNodesByLocation(document);
+  const errors = result.errors.map((error) => {
+    const nodes = (error.locations ?? []).flatMap((at) => fields.get(`${at.line}:${at.column}`) ?? []);
+    return locatedError(error.originalError ?? new Error(error.message), nodes.length > 0 ? nodes : undefined, error.path);
+  });
+  // In the executor's order: errors, then data.
+  return { errors, data: result.data };
+}
+
+/**
+ * Queries run compiled (graphql-jit): each document's operation compiled once, on its first
+ * execution. What the compiled code would report differently from yoga's executor goes to that
+ * executor instead: variables that do not coerce (their errors, statuses and audit entry are the
+ * executor's), and a document the compiler does not take. Mutations and subscriptions are not
+ * compiled.
+ */
+function compiledQueries(): Plugin<GraphQLContext & ServerContext, ServerContext> {
+  const compiled = new WeakMap<DocumentNode, Map<string, CompiledOperation | null>>();
+  const compiledOf = (args: ExecutionArgs): CompiledOperation | null => {
+    let byName = compiled.get(args.document);
+    if (!byName) compiled.set(args.document, (byName = new Map()));
+    const name = args.operationName ?? '';
+    let entry = byName.get(name);
+    if (entry === undefined) {
+      entry = null;
+      const operation = getOperationAST(args.document, args.operationName);
+      if (operation?.operation === 'query') {
+        try {
+          const query = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+          if (isCompiledQuery(query)) entry = { operation, run: (root, context, variables) => query.query(root, context, variables) };
+        } catch {
+          // Not compiled: the executor runs it.
+        }
+      }
+      byName.set(name, entry);
+    }
+    return entry;
+  };
+  return {
+    onExecute({ args, executeFn, setExecuteFn }) {
+      const entry = compiledOf(args);
+      if (!entry) return;
+      const executor = executeFn;
+      setExecuteFn((execution: ExecutionArgs) => {
+        const definitions = entry.operation.variableDefinitions ?? [];
+        if (definitions.length > 0 && getVariableValues(execution.schema, definitions, execution.variableValues ?? {}, { maxErrors: 50 }).errors) return executor(execution);
+        const result = entry.run(execution.rootValue, execution.contextValue, execution.variableValues);
+        const settled = (done: ExecutionResult) => ('data' in done && done.data !== undefined ? locatedAsGraphQL(done, execution.document) : executor(execution));
+        return result instanceof Promise ? result.then(settled) : settled(result);
+      });
+    },
+  };
+}
+
 export function createGraphQLHandler(options: {
   keyledger: Keyledger;
   readDb: ReadDb;
@@ -456,6 +555,7 @@ export function createGraphQLHandler(options: {
       }),
       honestErrorsPlugin(logger),
       auditPlugin(auditor),
+      compiledQueries(),
       // graphql-sse's single-connection mode (its distinct-connections mode is yoga's own SSE on /graphql).
       useGraphQLSSE({ endpoint: SSE_STREAM_PATH }),
     ],

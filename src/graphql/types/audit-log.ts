@@ -11,6 +11,7 @@ import { parseFilterText } from '../../domain/input.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import { CREDENTIAL_TYPENAME, globalId, PRINCIPAL_TYPENAME, tryDecodeCredential } from '../core/ids.js';
+import { pageOf, readPage } from '../core/pages.js';
 import { parseList } from '../../../projections/core/lists.js';
 import { Principal, principalIdArg } from './principals.js';
 
@@ -163,7 +164,11 @@ builder.queryFields((t) => ({
       filter: t.arg({ type: AuditLogFilter, required: false }),
       order: t.arg({ type: AuditOrderEnum, required: false, defaultValue: 'NEWEST_FIRST' }),
     },
-    resolve: (_parent, args, context) => auditLogPage(context.readDb, actorOf(context).orgId, auditLogFilterOf(args.filter), args.order ?? 'NEWEST_FIRST', args),
+    resolve: (_parent, args, context, info) => {
+      const orgId = actorOf(context).orgId;
+      const filter = auditLogFilterOf(args.filter);
+      return readPage(context, () => auditLogPage(context.readDb, orgId, filter, args.order ?? 'NEWEST_FIRST', pageOf(args, info)));
+    },
   }),
   auditIntegrity: t.field({
     type: AuditIntegrity,

@@ -1,11 +1,11 @@
 // API keys, application keys and client tokens: their types, lists and mutations. A create
 // payload carries the secret, the only time it is ever shown.
 
-import { credentialsByIds, listCredentials, type CredentialFilter as CredentialFilterQuery } from '../../../projections/credentials/queries.js';
+import { credentialsByIds, listCredentials, type CredentialFilter as CredentialFilterQuery, type CredentialRow } from '../../../projections/credentials/queries.js';
 import type { CredentialsTable } from '../../../projections/credentials/tables.js';
 import type { ListOrder } from '../../../projections/core/pagination.js';
 import type { PrincipalsTable } from '../../../projections/principals/tables.js';
-import { lastUsedByIds } from '../../../projections/usage/queries.js';
+import type { GraphQLResolveInfo } from 'graphql';
 import { credentialStatus } from '../../domain/credential.js';
 import type { CredentialKind } from '../../domain/events.js';
 import { parseFilterText } from '../../domain/input.js';
@@ -16,6 +16,7 @@ import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import type { GraphQLContext } from '../core/context.js';
 import { decodeId } from '../core/ids.js';
+import { lastUsedOf, pageOf, readPage, selects } from '../core/pages.js';
 import { parseList } from '../../../projections/core/lists.js';
 import { Order, Principal, principalIdArg } from './principals.js';
 
@@ -46,22 +47,25 @@ function graceEnded(row: CredentialsTable, now: Date): boolean {
 }
 
 function lastUsedAt(
-  t: PothosSchemaTypes.ObjectFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never>, CredentialsTable>,
+  t: PothosSchemaTypes.ObjectFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never>, CredentialRow>,
 ) {
-  return t.loadable({
+  return t.field({
     type: 'DateTime',
     nullable: true,
     description: 'When it last authenticated a request, to the minute.',
-    load: (ids: string[], context) => lastUsedByIds(context.readDb, ids),
-    resolve: (k) => k.id,
+    // A list's rows were read with it; another credential (a payload, a node) is read in a batch.
+    resolve: (k, _args, context) => (k.last_used_at !== undefined ? k.last_used_at : lastUsedOf(context).load(k.id)),
   });
 }
+
+/** Whether a list's page should read when each credential was last used. */
+const withLastUsed = (info: GraphQLResolveInfo) => selects(info, ['edges', 'node', 'lastUsedAt']);
 
 function loadCredentials(ids: readonly string[], context: GraphQLContext, kind: CredentialKind): Promise<(CredentialsTable | Error)[]> {
   return credentialsByIds(context.readDb, ids, kind);
 }
 
-export const ApiKey = builder.loadableNode(builder.objectRef<CredentialsTable>('ApiKey'), {
+export const ApiKey = builder.loadableNode(builder.objectRef<CredentialRow>('ApiKey'), {
   isTypeOf: (value) => (value as CredentialsTable).kind === 'API_KEY',
   description: "An organization's credential for agents and intake. With an application key, it also opens the GraphQL API.",
   id: { resolve: (k) => k.id },
@@ -83,7 +87,7 @@ export const ApiKey = builder.loadableNode(builder.objectRef<CredentialsTable>('
   }),
 });
 
-export const ApplicationKey = builder.loadableNode(builder.objectRef<CredentialsTable>('ApplicationKey'), {
+export const ApplicationKey = builder.loadableNode(builder.objectRef<CredentialRow>('ApplicationKey'), {
   isTypeOf: (value) => (value as CredentialsTable).kind === 'APPLICATION_KEY',
   description: 'A credential owned by one principal; with an API key of the same organization it acts as its owner on the API.',
   id: { resolve: (k) => k.id },
@@ -150,7 +154,7 @@ builder.objectFields(ApplicationKey, (t) => ({
   }),
 }));
 
-export const ClientToken = builder.loadableNode(builder.objectRef<CredentialsTable>('ClientToken'), {
+export const ClientToken = builder.loadableNode(builder.objectRef<CredentialRow>('ClientToken'), {
   isTypeOf: (value) => (value as CredentialsTable).kind === 'CLIENT_TOKEN',
   description: 'An organization credential for browser collectors: safe to expose in a page, good only for browser intake (R11).',
   id: { resolve: (k) => k.id },
@@ -208,9 +212,18 @@ builder.queryFields((t) => ({
     description: "The organization's API keys (never their secrets).",
     authScopes: { permission: 'api_keys_read' },
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-    resolve: (_parent, args, context) => {
+    resolve: (_parent, args, context, info) => {
       const actor = actorOf(context);
-      return listCredentials(context.readDb, { orgId: actor.orgId, kind: 'API_KEY', filter: filterOf(args.filter), order: orderOf(args.orderBy), page: args, now: context.now });
+      const list = {
+        orgId: actor.orgId,
+        kind: 'API_KEY',
+        filter: filterOf(args.filter),
+        order: orderOf(args.orderBy),
+        page: pageOf(args, info),
+        now: context.now,
+        withLastUsed: withLastUsed(info),
+      } as const;
+      return readPage(context, () => listCredentials(context.readDb, list));
     },
   }),
   applicationKeys: t.connection({
@@ -218,17 +231,19 @@ builder.queryFields((t) => ({
     description: "Application keys: all of the organization's with org_app_keys_read, otherwise one's own (and service accounts' with service_account_write).",
     authScopes: { authenticated: true },
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-    resolve: (_parent, args, context) => {
+    resolve: (_parent, args, context, info) => {
       const actor = actorOf(context);
-      return listCredentials(context.readDb, {
+      const list = {
         orgId: actor.orgId,
         kind: 'APPLICATION_KEY',
         readScope: applicationKeyReadScope(actor),
         filter: filterOf(args.filter),
         order: orderOf(args.orderBy),
-        page: args,
+        page: pageOf(args, info),
         now: context.now,
-      });
+        withLastUsed: withLastUsed(info),
+      } as const;
+      return readPage(context, () => listCredentials(context.readDb, list));
     },
   }),
   clientTokens: t.connection({
@@ -236,16 +251,18 @@ builder.queryFields((t) => ({
     description: "The organization's client tokens.",
     authScopes: { permission: 'client_tokens_read' },
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-    resolve: (_parent, args, context) => {
+    resolve: (_parent, args, context, info) => {
       const actor = actorOf(context);
-      return listCredentials(context.readDb, {
+      const list = {
         orgId: actor.orgId,
         kind: 'CLIENT_TOKEN',
         filter: filterOf(args.filter),
         order: orderOf(args.orderBy),
-        page: args,
+        page: pageOf(args, info),
         now: context.now,
-      });
+        withLastUsed: withLastUsed(info),
+      } as const;
+      return readPage(context, () => listCredentials(context.readDb, list));
     },
   }),
 }));

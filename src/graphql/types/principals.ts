@@ -1,13 +1,14 @@
 // Users and service accounts: the Principal interface, the `principals` list, `viewer`, and the
 // mutations that invite, create, change the role of and disable them.
 
-import { listPrincipals, principalsByIds } from '../../../projections/principals/queries.js';
+import { listPrincipals } from '../../../projections/principals/queries.js';
 import type { PrincipalsTable } from '../../../projections/principals/tables.js';
 import { parseFilterText } from '../../domain/input.js';
 import { ROLES } from '../../domain/permissions.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import { decodeId, PRINCIPAL_TYPENAME } from '../core/ids.js';
+import { pageOf, principalsOf, readPage } from '../core/pages.js';
 import { SortDirection } from './scalars.js';
 
 export const RoleEnum = builder.enumType('Role', {
@@ -25,9 +26,8 @@ const PrincipalStatusEnum = builder.enumType('PrincipalStatus', { values: ['ACTI
 export const Principal = builder.loadableInterface('Principal', {
   description: 'Who acts: a user or a service account.',
   interfaces: [builder.nodeInterfaceRef()],
-  load: (ids: string[], context) => {
-    return principalsByIds(context.readDb, ids);
-  },
+  // Through the request's batch of principals: the owners and creators of all its lists in one read.
+  load: (ids: string[], context) => principalsOf(context).loadMany(ids),
   resolveType: (principal: PrincipalsTable) => PRINCIPAL_TYPENAME[principal.kind],
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -94,14 +94,12 @@ builder.queryFields((t) => ({
       filter: t.arg({ type: PrincipalFilter, required: false }),
       orderBy: t.arg({ type: Order, required: false }),
     },
-    resolve: (_parent, args, context) =>
-      listPrincipals(
-        context.readDb,
-        actorOf(context).orgId,
-        args.filter && { ...args.filter, nameContains: parseFilterText(args.filter.nameContains, 'filter.nameContains') },
-        { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'DESC' },
-        args,
-      ),
+    resolve: (_parent, args, context, info) => {
+      const orgId = actorOf(context).orgId;
+      const filter = args.filter && { ...args.filter, nameContains: parseFilterText(args.filter.nameContains, 'filter.nameContains') };
+      const order = { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'DESC' } as const;
+      return readPage(context, () => listPrincipals(context.readDb, orgId, filter, order, pageOf(args, info)));
+    },
   }),
 }));
 
