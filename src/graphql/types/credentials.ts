@@ -125,34 +125,19 @@ export const ApplicationKey = builder.loadableNode(builder.objectRef<CredentialR
 });
 
 // R18: a rotated key names its successor (of its own type, hence added once the type exists) and the end of its grace.
-builder.objectFields(ApiKey, (t) => ({
-  successor: t.field({
-    type: ApiKey,
-    nullable: true,
-    description: 'The key that replaced this one when it was rotated; null for a key not rotated.',
-    resolve: (k) => k.successor_id,
-  }),
-  revokesAt: t.field({
-    type: 'DateTime',
-    nullable: true,
-    description: "When a rotated key's grace ends and it is revoked (reason ROTATED); null for a key not rotated.",
-    resolve: (k) => k.revokes_at,
-  }),
-}));
-builder.objectFields(ApplicationKey, (t) => ({
-  successor: t.field({
-    type: ApplicationKey,
-    nullable: true,
-    description: 'The key that replaced this one when it was rotated (same owner, name, scopes and expiry); null for a key not rotated.',
-    resolve: (k) => k.successor_id,
-  }),
-  revokesAt: t.field({
-    type: 'DateTime',
-    nullable: true,
-    description: "When a rotated key's grace ends and it is revoked (reason ROTATED); null for a key not rotated.",
-    resolve: (k) => k.revokes_at,
-  }),
-}));
+function rotationFields(key: typeof ApiKey | typeof ApplicationKey, successor: string): void {
+  builder.objectFields(key, (t) => ({
+    successor: t.field({ type: key, nullable: true, description: `${successor}; null for a key not rotated.`, resolve: (k) => k.successor_id }),
+    revokesAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: "When a rotated key's grace ends and it is revoked (reason ROTATED); null for a key not rotated.",
+      resolve: (k) => k.revokes_at,
+    }),
+  }));
+}
+rotationFields(ApiKey, 'The key that replaced this one when it was rotated');
+rotationFields(ApplicationKey, 'The key that replaced this one when it was rotated (same owner, name, scopes and expiry)');
 
 export const ClientToken = builder.loadableNode(builder.objectRef<CredentialRow>('ClientToken'), {
   isTypeOf: (value) => (value as CredentialsTable).kind === 'CLIENT_TOKEN',
