@@ -125,7 +125,8 @@ export const ApplicationKey = builder.loadableNode(builder.objectRef<CredentialR
 });
 
 // R18: a rotated key names its successor (of its own type, hence added once the type exists) and the end of its grace.
-function rotationFields(key: typeof ApiKey | typeof ApplicationKey, successor: string): void {
+// ApiKey and ApplicationKey are refs of the same row type, so one signature takes both.
+function rotationFields(key: typeof ApiKey, successor: string): void {
   builder.objectFields(key, (t) => ({
     successor: t.field({ type: key, nullable: true, description: `${successor}; null for a key not rotated.`, resolve: (k) => k.successor_id }),
     revokesAt: t.field({
