@@ -161,7 +161,16 @@ export async function startBenchGateway(prefix: string, env: Readonly<Record<str
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   };
   try {
-    const config = loadConfig({ KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`, ...env, PORT: '0', HOST: '127.0.0.1', KEYLEDGER_BOOTSTRAP: 'false' });
+    // KEYLEDGER_PROJECTION_THREAD=main measures the projections on the event loop that serves requests, as before the worker thread.
+    const thread = process.env.KEYLEDGER_PROJECTION_THREAD;
+    const config = loadConfig({
+      KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`,
+      ...(thread === undefined ? {} : { KEYLEDGER_PROJECTION_THREAD: thread }),
+      ...env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      KEYLEDGER_BOOTSTRAP: 'false',
+    });
     const app = await buildApp(config, { logger: silentLogger() });
     cleanups.push(() => app.stop());
     const { url } = await app.start();

@@ -21,7 +21,7 @@ import type { CheckpointTables } from './projection.js';
 import { isConnectionFailure } from '../../src/platform/pg-errors.js';
 
 /** What the runner does when this instance gains or loses the lease, or learns where the holder stands. */
-interface LeaseEvents {
+export interface LeaseEvents {
   /** This instance holds the lease now: it applies the projections. */
   lead(): void;
   /** This instance does not hold the lease (any more): it must stop applying at once. */

@@ -8,7 +8,7 @@ import { START } from '../../src/eventstore/port.js';
 import type { Logger } from '../../src/platform/logger.js';
 import { silentLogger } from '../../src/platform/logger.js';
 import { isSqliteBusy } from '../../src/sqlite/database.js';
-import { soleLease, type LeaseStatus, type ProjectionLease } from './lease.js';
+import { soleLease, type LeaseEvents, type LeaseStatus, type ProjectionLease } from './lease.js';
 import type { CheckpointTables, ProjectableEvent, Projection } from './projection.js';
 import type { ReadStore } from './read-store.js';
 
@@ -30,6 +30,49 @@ export interface LeaderDuty<E = ProjectableEvent> {
    * it lands, without reading the store again. It must not throw, nor block.
    */
   applied?(projection: string, events: readonly E[]): void;
+  /** The projections whose commits `applied` is told of (default: all of them). */
+  readonly projections?: readonly string[];
+}
+
+/** Where a projection stands in the thread that applies it. */
+export interface FeedState {
+  readonly name: string;
+  readonly state: ProjectionState;
+  readonly position: Position;
+  readonly lastError?: string;
+}
+
+/** What the thread that applies the projections tells the runner of the main thread. */
+export interface WorkerEvents<E> extends LeaseEvents {
+  /** Where each projection stands there (after each of its commits, and as their states change). */
+  feeds(states: readonly FeedState[]): void;
+  /** What a projection committed there (only for the projections the duties follow). */
+  applied(projection: string, events: readonly E[]): void;
+}
+
+/** What the worker is to apply, and what it is to report. */
+export interface WorkerProjections {
+  readonly names: readonly string[];
+  /** The projections whose commits the duties follow (`applied`); null: all of them. */
+  readonly followedByDuties: readonly string[] | null;
+}
+
+/**
+ * The projections applied by a worker thread of this process (thread.ts), which takes part in
+ * the lease there: the runner of the main thread mirrors where they stand, resolves its waiters
+ * from it, and runs the duties while the worker holds the lease.
+ */
+export interface ProjectionWorker<E> {
+  readonly instance: string;
+  /** Whether the worker holds the lease now. */
+  readonly held: boolean;
+  start(events: WorkerEvents<E>, projections: WorkerProjections): void;
+  status(): Promise<LeaseStatus>;
+  rebuild(name: string): Promise<{ events: number; position: Position }>;
+  /** Each projection's position and lag as the worker's runner has them (`ProjectionRunner.status`); null while no worker runs. */
+  projectionStatus(): Promise<ProjectionStatus[] | null>;
+  /** Stops the worker (its projections save their checkpoints, its lease is given up). */
+  stop(): Promise<void>;
 }
 
 export interface ProjectionStatus {
@@ -128,6 +171,10 @@ export interface ProjectionRunnerOptions<DB extends CheckpointTables, E extends 
   readonly lease?: ProjectionLease;
   /** What the lease holder does besides applying the projections. */
   readonly duties?: readonly LeaderDuty<NoInfer<E>>[];
+  /** A worker thread applies the projections (and takes part in the lease): this runner follows it. */
+  readonly worker?: ProjectionWorker<NoInfer<E>>;
+  /** Told, without I/O, whenever a projection moves or changes state here (a worker thread reports it so). */
+  readonly onProgress?: () => void;
 }
 
 export class ProjectionRunner<DB extends CheckpointTables, E extends ProjectableEvent> {
@@ -141,6 +188,8 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   readonly #retryDelayMs: number;
   readonly #lease: ProjectionLease;
   readonly #duties: readonly LeaderDuty<E>[];
+  readonly #worker: ProjectionWorker<E> | undefined;
+  readonly #onProgress: (() => void) | undefined;
   #waiters: Waiter[] = [];
   #running = false;
   /** Gaining and losing the lease, one after the other: a feed stops before it may start again. */
@@ -155,6 +204,8 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
     this.#retryDelayMs = options.retryDelayMs ?? 1000;
     this.#lease = options.lease ?? soleLease('local');
     this.#duties = options.duties ?? [];
+    this.#worker = options.worker;
+    this.#onProgress = options.onProgress;
     const byName = new Map<string, Projection<DB, E>>();
     for (const projection of options.projections) {
       if (!NAME.test(projection.name)) throw new Error(`projection name ${JSON.stringify(projection.name)} must match ${NAME}`);
@@ -209,8 +260,9 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const feed of this.#feeds.values()) feed.state = 'following';
-    this.#lease.start({
+    // A worker's projections start there: until it reports, they are starting.
+    for (const feed of this.#feeds.values()) feed.state = this.#worker === undefined ? 'following' : 'starting';
+    const events: LeaseEvents = {
       // #changeRole never rejects: a failure is logged there.
       lead: () => void this.#changeRole(() => this.#lead()),
       follow: () => void this.#changeRole(() => this.#follow()),
@@ -218,25 +270,41 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
       resync: () => {
         this.#resync().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not read the checkpoints; waiting for the next notification'));
       },
-    });
+    };
+    if (this.#worker === undefined) this.#lease.start(events);
+    else
+      this.#worker.start(
+        { ...events, feeds: (states) => this.#mirror(states), applied: (name, applied) => this.#tellDuties(name, applied) },
+        { names: this.projectionNames, followedByDuties: this.#followedByDuties() },
+      );
+  }
+
+  #followedByDuties(): readonly string[] | null {
+    const names = new Set<string>();
+    for (const duty of this.#duties) {
+      if (duty.applied === undefined) continue;
+      if (duty.projections === undefined) return null;
+      for (const name of duty.projections) names.add(name);
+    }
+    return [...names];
   }
 
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    await this.#lease.stop();
+    await (this.#worker ?? this.#lease).stop();
     await this.#changeRole(() => this.#follow());
     for (const feed of this.#feeds.values()) if (feed.state === 'following') feed.state = 'stopped';
   }
 
   /** Whether this instance applies the projections now (holds the lease). */
   get leading(): boolean {
-    return this.#lease.held;
+    return (this.#worker ?? this.#lease).held;
   }
 
   /** Who holds the projection lease (see lease.ts). */
   lease(): Promise<LeaseStatus> {
-    return this.#lease.status();
+    return (this.#worker ?? this.#lease).status();
   }
 
   #changeRole(change: () => Promise<void>): Promise<void> {
@@ -245,8 +313,8 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   }
 
   async #lead(): Promise<void> {
-    if (!this.#running || !this.#lease.held) return;
-    for (const name of this.#projections.keys()) this.#startFeed(name);
+    if (!this.#running || !this.leading) return;
+    if (this.#worker === undefined) for (const name of this.#projections.keys()) this.#startFeed(name);
     for (const duty of this.#duties) duty.start();
   }
 
@@ -256,8 +324,21 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
       ...this.#duties.map((duty) => duty.stop().catch((error: unknown) => this.#logger.error({ duty: duty.name, err: error }, 'a duty of the lease holder failed to stop'))),
     ]);
     if (!this.#running) return;
-    for (const feed of this.#feeds.values()) if (feed.state !== 'failed') feed.state = 'following';
+    if (this.#worker === undefined) for (const feed of this.#feeds.values()) if (feed.state !== 'failed') feed.state = 'following';
     await this.#resync();
+  }
+
+  /** Where the worker thread's projections stand: their states as they are there, positions only forward. */
+  #mirror(states: readonly FeedState[]): void {
+    for (const { name, state, position, lastError } of states) {
+      const feed = this.#feeds.get(name);
+      if (feed === undefined) continue;
+      feed.state = state;
+      if (lastError === undefined) delete feed.lastError;
+      else feed.lastError = lastError;
+      if (position > feed.position) feed.position = position;
+    }
+    this.#notifyWaiters();
   }
 
   /** A follower learns where the holder stands: positions only move forward. */
@@ -276,7 +357,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   }
 
   /** What this process knows of each projection, without I/O (for readiness probes). */
-  localStates(): { name: string; state: ProjectionState; position: Position; lastError?: string }[] {
+  localStates(): FeedState[] {
     return [...this.#feeds.entries()].map(([name, feed]) => ({
       name,
       state: feed.state,
@@ -321,12 +402,17 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
    * transaction: readers see the old read model until the new one is complete.
    */
   async rebuild(name: string): Promise<{ events: number; position: Position }> {
+    if (this.#worker !== undefined) {
+      this.#projection(name);
+      return this.#worker.rebuild(name);
+    }
     const projection = this.#projection(name);
     const feed = this.#feed(name);
     const wasRunning = this.#running && feed.loop !== undefined;
     await this.#stopFeed(name);
     const stateBefore = feed.state;
     feed.state = 'rebuilding';
+    this.#notifyWaiters();
     const migrations = Object.entries(projection.migrations)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, m]) => m);
@@ -356,12 +442,16 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
       throw error;
     } finally {
       if (wasRunning) this.#startFeed(name);
+      this.#notifyWaiters();
     }
     return { events, position };
   }
 
   /** Each projection's position and lag, read from the read store (so it also works from another process). */
   async status(): Promise<ProjectionStatus[]> {
+    // The worker knows best what it has applied: it answers once it has taken in every append made so far.
+    const remote = await this.#worker?.projectionStatus();
+    if (remote) return remote;
     const stored = await this.#checkpoints().selectFrom('projection_checkpoints').select(['name', 'position']).execute();
     const byName = new Map(stored.map((row) => [row.name, row.position as Position]));
     const head = await this.#store.headPosition();
@@ -484,6 +574,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
         if (feed.stopping) await subscription.close();
         feed.state = 'running';
         delete feed.lastError;
+        this.#notifyWaiters();
         let savedAt = Date.now();
         for await (const page of subscription) {
           const last = page[page.length - 1]!.position;
@@ -535,6 +626,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
         } else {
           feed.state = 'failed';
           feed.lastError = error instanceof Error ? error.message : String(error);
+          this.#notifyWaiters();
           this.#logger.error({ projection: name, err: error }, 'projection failed; retrying from its checkpoint');
         }
         await feed.subscription?.close().catch(() => undefined);
@@ -553,6 +645,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   #tellDuties(name: string, events: readonly E[]): void {
     if (events.length === 0) return;
     for (const duty of this.#duties) {
+      if (duty.projections !== undefined && !duty.projections.includes(name)) continue;
       try {
         duty.applied?.(name, events);
       } catch (error) {
@@ -584,6 +677,7 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
   }
 
   #notifyWaiters(): void {
+    this.#onProgress?.();
     if (this.#waiters.length === 0) return;
     const pending: Waiter[] = [];
     for (const waiter of this.#waiters) {

@@ -42,6 +42,8 @@ function bringsTimedWork(event: KeyledgerEvent): boolean {
 /** A LeaderDuty of the projection runner (projections/core/runner.ts), which this layer does not import: the gateway hands it over. */
 export class Scheduler {
   readonly name = 'scheduler';
+  /** Only the credentials' commits bring it timed work. */
+  readonly projections = ['credentials'] as const;
   readonly #clock: Clock;
   readonly #db: Kysely<CredentialsTables>;
   readonly #keyledger: SchedulerOptions['keyledger'];

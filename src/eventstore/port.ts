@@ -80,5 +80,11 @@ export interface EventStore {
   headPosition(): Promise<Position>;
   /** How many events lie after `after`, counting at most `cap`. */
   countAfter(after: Position, cap: number): Promise<number>;
+  /**
+   * Events may have been appended through another connection of this process (the main thread,
+   * seen from the projections' worker thread): the subscriptions look again now, instead of at
+   * the store's next notification or poll. Stores whose subscriptions are pushed need none.
+   */
+  wake?(): void;
   close(): Promise<void>;
 }

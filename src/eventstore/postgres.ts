@@ -645,6 +645,9 @@ export async function openPostgresEventStore(connectionString: string, options: 
       const rows = await query<{ n: string }>(sql.countAfter, [cursor.transactionId, cursor.globalPosition, limit], 'counting events');
       return Number(rows[0]?.n ?? '0');
     },
+    wake() {
+      wakeAll();
+    },
     async close() {
       if (closed) return;
       closed = true;

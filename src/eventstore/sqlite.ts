@@ -234,6 +234,9 @@ export function openSqliteEventStore(path: string, options: { now?: () => Date }
     async countAfter(after, cap) {
       return countAfter.get(globalPositionOf(after), cap)?.n ?? 0;
     },
+    wake() {
+      changes.notify();
+    },
     async close() {
       if (closed) return;
       closed = true;

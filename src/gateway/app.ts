@@ -16,6 +16,8 @@ import { ProjectionRunner, type LeaderDuty } from '../../projections/core/runner
 import { Scheduler } from '../commands/scheduler.js';
 import { systemClock, type Clock } from '../platform/clock.js';
 import { leaseFor } from '../../projections/core/lease.js';
+import { ProjectionThread } from '../../projections/core/thread.js';
+import type { ProjectionWorkerSetup } from './projection-worker.js';
 import type { KeyledgerEvent } from '../domain/events.js';
 import { decodeEvent, type Recorded } from '../eventstore/recorded.js';
 import { CommandHandler } from '../commands/handler.js';
@@ -36,6 +38,8 @@ export interface App {
   readonly store: EventStore;
   readonly readStore: ReadStore<ReadModels>;
   readonly runner: ProjectionRunner<ReadModels, Recorded<KeyledgerEvent>>;
+  /** The worker thread that applies the projections; null when they run on the main thread (KEYLEDGER_PROJECTION_THREAD=main, a :memory: store). */
+  readonly projectionThread: ProjectionThread<ProjectionWorkerSetup, Recorded<KeyledgerEvent>> | null;
   readonly keyledger: Keyledger;
   readonly index: CredentialIndex;
   readonly metrics: Metrics;
@@ -82,9 +86,17 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const metrics = new Metrics({ processMetrics: true });
   // Every wait on the store is bounded (R30): past it, the request answers 503 STORE_UNAVAILABLE.
   const timeoutMs = config.storeTimeoutMs;
-  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs, poolSize: config.pgPoolSize }), (result, seconds) =>
-    metrics.eventStoreAppend(result, seconds),
-  );
+  // The projections run on a worker thread (projections/core/thread.ts) unless told otherwise, or
+  // unless they cannot: a store only this thread's connection sees (SQLite :memory:), or
+  // projections a caller made here (tests).
+  const inMemory = (location: { kind: string; path?: string }) => location.kind === 'sqlite' && location.path === ':memory:';
+  const onWorker = config.projectionThread === 'worker' && options.projections === undefined && !inMemory(config.eventStore) && !inMemory(config.readStore);
+  let thread: ProjectionThread<ProjectionWorkerSetup, Recorded<KeyledgerEvent>> | undefined;
+  const store = withAppendTiming(await openEventStore(config.eventStore, logger, { timeoutMs, poolSize: config.pgPoolSize }), (result, seconds) => {
+    metrics.eventStoreAppend(result, seconds);
+    // The worker's subscriptions look at once, instead of at their store's next poll.
+    if (result === 'ok') thread?.appended();
+  });
   let readStore: ReadStore<ReadModels>;
   try {
     readStore = await openReadStore<ReadModels>(config.readStore, { logger, timeoutMs, poolSize: config.pgPoolSize });
@@ -92,8 +104,19 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     await store.close();
     throw error;
   }
+  if (onWorker) {
+    thread = new ProjectionThread({
+      entry: new URL(import.meta.url.endsWith('.ts') ? './projection-worker.ts' : './projection-worker.js', import.meta.url),
+      setup: { config },
+      sqliteFiles: [config.eventStore, config.readStore].flatMap((location) => (location.kind === 'sqlite' ? [location.path] : [])),
+      instance: config.instanceId,
+      logger,
+      decode: decodeEvent,
+    });
+  }
   // On PostgreSQL, one instance of the fleet applies the projections: the lease's holder (lease.ts).
-  const lease = leaseFor(config.readStore, { instance: config.instanceId, logger, timeoutMs, db: readStore.db });
+  // With a worker thread, the worker takes part in the lease.
+  const lease = thread === undefined ? leaseFor(config.readStore, { instance: config.instanceId, logger, timeoutMs, db: readStore.db }) : undefined;
   const clock = options.clock ?? systemClock;
   // The lease holder records what time brings (R18, R19): the end of a rotation's grace, an expiry.
   const scheduler = new Scheduler({
@@ -108,8 +131,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     projections: options.projections ?? keyledgerProjections(),
     decode: decodeEvent,
     logger,
-    lease,
+    ...(lease === undefined ? {} : { lease }),
     duties: [scheduler, ...(options.duties ?? [])],
+    ...(thread === undefined ? {} : { worker: thread }),
   });
   const index = new CredentialIndex();
   metrics.observeCredentialIndex(() => index.size);
@@ -163,6 +187,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       eventStore: store.kind,
       readStore: readStore.kind,
       instance: config.instanceId,
+      projectionThread: thread === undefined ? 'main' : 'worker',
       lease:
         leaseStatus === null
           ? { held: runner.leading, holder: null }
@@ -279,6 +304,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     store,
     readStore,
     runner,
+    projectionThread: thread ?? null,
     keyledger,
     index,
     metrics,
@@ -290,6 +316,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await index.load(readStore.db);
       index.start(store, logger);
       runner.start();
+      // As on the main thread, the projections have started (or failed to) when the gateway listens.
+      await thread?.started(timeoutMs);
       const listening = createServer(handle);
       // Node's own refusals (431 headers too large, 400 malformed HTTP) get a body with a code too (R28).
       listening.on('clientError', answerClientError);

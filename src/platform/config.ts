@@ -38,6 +38,11 @@ export interface Config {
   readonly pgPoolSize: number;
   /** This instance's name in a fleet: who holds the projection lease (KEYLEDGER_INSTANCE_ID, default host:pid). */
   readonly instanceId: string;
+  /**
+   * Where the projections are applied: on a worker thread of the gateway (the default), off the
+   * event loop that serves requests, or on that loop itself (KEYLEDGER_PROJECTION_THREAD=main).
+   */
+  readonly projectionThread: 'worker' | 'main';
 }
 
 export class ConfigError extends Error {
@@ -155,6 +160,7 @@ const environment = z.object({
     .max(100, 'KEYLEDGER_INSTANCE_ID must be at most 100 characters')
     .regex(/^[\x21-\x7e]*$/, 'KEYLEDGER_INSTANCE_ID must be printable ASCII without spaces')
     .optional(),
+  KEYLEDGER_PROJECTION_THREAD: z.enum(['worker', 'main'], { error: 'KEYLEDGER_PROJECTION_THREAD must be worker or main' }).default('worker'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent' })
     .default('info'),
@@ -181,6 +187,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     storeTimeoutMs: values.KEYLEDGER_STORE_TIMEOUT_MS,
     pgPoolSize: values.KEYLEDGER_PG_POOL_SIZE,
     instanceId: values.KEYLEDGER_INSTANCE_ID || `${hostname()}:${process.pid}`,
+    projectionThread: values.KEYLEDGER_PROJECTION_THREAD,
   };
 }
 

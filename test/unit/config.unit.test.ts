@@ -18,8 +18,15 @@ describe('configuration', () => {
       storeTimeoutMs: 5000,
       pgPoolSize: 10,
       instanceId: `${hostname()}:${process.pid}`,
+      projectionThread: 'worker',
     });
     expect(loadConfig({ KEYLEDGER_BOOTSTRAP: 'false' }).bootstrap).toBe(false);
+  });
+
+  it('applies the projections on a worker thread unless KEYLEDGER_PROJECTION_THREAD=main', () => {
+    expect(loadConfig({ KEYLEDGER_PROJECTION_THREAD: 'main' }).projectionThread).toBe('main');
+    expect(loadConfig({ KEYLEDGER_PROJECTION_THREAD: 'worker' }).projectionThread).toBe('worker');
+    expect(() => loadConfig({ KEYLEDGER_PROJECTION_THREAD: 'process' })).toThrow(/KEYLEDGER_PROJECTION_THREAD must be worker or main/);
   });
 
   it('sizes each PostgreSQL pool with KEYLEDGER_PG_POOL_SIZE, from 1 to 200', () => {
