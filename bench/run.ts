@@ -10,6 +10,7 @@ import { fleetBenchmarks } from './fleet.js';
 import { type Benchmark, type Row, figuresTable, fmtMs, isFigure, PG_URL, pgReachable } from './lib.js';
 import { rebuildBenchmarks } from './rebuild.js';
 import { scaleBenchmarks } from './scale.js';
+import { threadBenchmarks } from './thread.js';
 import { verifyBenchmarks } from './verify.js';
 
 const benchmarks: Benchmark[] = [
@@ -17,6 +18,7 @@ const benchmarks: Benchmark[] = [
   ...rebuildBenchmarks,
   ...apiBenchmarks,
   ...verifyBenchmarks,
+  ...threadBenchmarks,
   ...auditBenchmarks,
   ...fleetBenchmarks,
   ...feedsBenchmarks,
