@@ -402,7 +402,8 @@ export class ProjectionRunner<DB extends CheckpointTables, E extends Projectable
    * transaction: readers see the old read model until the new one is complete.
    */
   async rebuild(name: string): Promise<{ events: number; position: Position }> {
-    if (this.#worker !== undefined) {
+    // While the worker runs, it rebuilds (its feed stops and starts again there); else this thread does.
+    if (this.#worker !== undefined && this.#running) {
       this.#projection(name);
       return this.#worker.rebuild(name);
     }

@@ -187,7 +187,6 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       eventStore: store.kind,
       readStore: readStore.kind,
       instance: config.instanceId,
-      projectionThread: thread === undefined ? 'main' : 'worker',
       lease:
         leaseStatus === null
           ? { held: runner.leading, holder: null }
@@ -208,14 +207,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     };
   }
 
-  function serveGraphQL(req: IncomingMessage, res: ServerResponse, audit: RequestAudit, now: Date): void {
+  function serveGraphQL(req: IncomingMessage, res: ServerResponse, audit: RequestAudit, now: Date, log: Logger): void {
     // Every /graphql answer, the GraphiQL page, errors and the 503 of the audit included: an answer may hold a new secret.
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-content-type-options', 'nosniff');
     const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
     const { auth, recognized } = authenticateApi(presented, index, now);
     audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
-    void graphql(req, res, { audit, auth, now, reauthenticate: reauthenticator(presented, index) });
+    void graphql(req, res, { audit, auth, now, reauthenticate: reauthenticator(presented, index), log });
   }
 
   /** GET /api/v1/validate: the monitoring API's key check (an API key alone, R4). */
@@ -259,7 +258,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
 
   function route(req: IncomingMessage, res: ServerResponse, path: string, audit: RequestAudit | null, now: Date, log: Logger): void {
     if ((path === '/graphql' || path === SSE_STREAM_PATH) && audit) {
-      serveGraphQL(req, res, audit, now);
+      serveGraphQL(req, res, audit, now, log);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -312,10 +311,12 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     feeds,
     async start() {
       await runner.migrate();
-      // The index starts from the read models as they are, then follows the store.
+      // A worker thread boots (its modules, its connections) while the index loads.
+      runner.start();
+      // The index starts from the read models as they are (their checkpoints and rows read in one
+      // snapshot, however far the projections have gone meanwhile), then follows the store.
       await index.load(readStore.db);
       index.start(store, logger);
-      runner.start();
       // As on the main thread, the projections have started (or failed to) when the gateway listens.
       await thread?.started(timeoutMs);
       const listening = createServer(handle);
