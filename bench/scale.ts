@@ -3,45 +3,30 @@
 // holds API keys, limited to 50 active by R2, and client tokens; a fleet of machines each given
 // an application key of one service account is where keys run to the hundred thousand). The
 // events are appended directly, shaped exactly as the deciders make them; the read models are
-// built by a first start of the gateway. Then, each beside its reference:
+// built as `keyledger projections rebuild` builds them. Then, each beside its reference:
 //   (a) the CredentialIndex's memory per credential (a child process, `--expose-gc`: heap and
 //       array buffers after a full GC, before and after `load`), beside the target of 300 bytes;
 //   (b) start-up to ready (buildApp, start, GET /ready until 200) on that store, beside an empty one;
 //   (c) the dashboard page's p99 in a 10-key org and in the 100k-key org, beside `{ __typename }`;
 //   (d) one mutation (createApplicationKey) for the 100k-key service account, beside the same in
 //       the 10-key org: no work proportional to the org's keys, so a ratio near 1.
-// KEYLEDGER_BENCH_SCALE_ORGS (default 6000, what seeds and projects in about 2 minutes here; 10000
-// for the full million) and KEYLEDGER_BENCH_SCALE_BIG (default 100000) size it; the size used is printed. Nothing here asserts on time.
+// KEYLEDGER_BENCH_SCALE_ORGS (default 10000: the full million) and KEYLEDGER_BENCH_SCALE_BIG (default
+// 100000) size it; the size used is printed. The store is made by scale-seed.ts. Nothing here asserts on time.
 
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { v5 as uuidv5 } from 'uuid';
 import { CredentialIndex } from '../projections/credentials/credential-index.js';
 import { openReadStore } from '../projections/core/read-store.js';
 import type { CheckpointTables } from '../projections/core/projection.js';
 import type { CredentialsTables } from '../projections/credentials/tables.js';
 import type { PrincipalsTables } from '../projections/principals/tables.js';
-import { eventMetadata, OPERATOR } from '../src/domain/actor.js';
-import type { OrganizationEvent, PrincipalEvent } from '../src/domain/events.js';
-import type { Permission } from '../src/domain/permissions.js';
-import { issueSecret } from '../src/domain/secrets.js';
-import type { JsonObject, JsonValue, NewEvent } from '../src/eventstore/port.js';
-import { openSqliteEventStore, type SqliteEventStore } from '../src/eventstore/sqlite.js';
 import { buildApp, type App } from '../src/gateway/app.js';
 import { globalId } from '../src/graphql/core/ids.js';
 import { loadConfig } from '../src/platform/config.js';
 import { silentLogger } from '../src/platform/logger.js';
 import { type Benchmark, type Figure, type Row, fmtMs, HttpLoad, log, postGraphQL, summarize, tempDir, timed, toMicros } from './lib.js';
+import { BIG_KEYS, buildReadModels, CREDENTIALS_PER_ORG, ORGS, seed, type SpeakingOrg } from './scale-seed.js';
 
-/** 10,000 orgs (a million credentials) take about 3 minutes to seed and project on 2 cores; the default is what fits in about 2. */
-const ORGS = Number(process.env.KEYLEDGER_BENCH_SCALE_ORGS ?? 6_000);
-const BIG_KEYS = Number(process.env.KEYLEDGER_BENCH_SCALE_BIG ?? 100_000);
-/** Per org of the many: API keys, client tokens, principals (an admin, users, one service account) and each one's application keys: 100 credentials. */
-const PER_ORG = { apiKeys: 10, clientTokens: 10, users: 4, serviceAccounts: 1, keysPerPrincipal: 16 } as const;
-const CREDENTIALS_PER_ORG = PER_ORG.apiKeys + PER_ORG.clientTokens + (PER_ORG.users + PER_ORG.serviceAccounts) * PER_ORG.keysPerPrincipal;
-/** Events per append of the big service account's stream. */
-const BIG_BATCH = 5_000;
 const INDEX_TARGET_BYTES = 300;
 const CONCURRENCY = 4;
 const PAGE_MS = 4_000;
@@ -55,171 +40,6 @@ function dashboardQuery(first: number): string {
   );
 }
 const CREATE_APP_KEY = 'mutation($name: String!, $ownerId: ID) { createApplicationKey(name: $name, ownerId: $ownerId) { secret applicationKey { id } } }';
-
-// ---------------------------------------------------------------- seeding
-
-/** An org a benchmark speaks as: its admin's secrets, and the service account whose keys it creates. */
-interface SpeakingOrg {
-  readonly orgId: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly serviceAccountId: string;
-  readonly keys: number;
-}
-
-interface Seeded {
-  readonly credentials: number;
-  readonly events: number;
-  readonly small: SpeakingOrg;
-  readonly big: SpeakingOrg;
-}
-
-/** Digests as the domain stores them (SHA-256, 64 hex): random, drawn from one buffer at a time. */
-class Digests {
-  #pool = Buffer.alloc(0);
-  #at = 0;
-  next(): { digest: string; last4: string } {
-    if (this.#at + 32 > this.#pool.length) {
-      this.#pool = randomBytes(32 * 65_536);
-      this.#at = 0;
-    }
-    const digest = this.#pool.toString('hex', this.#at, this.#at + 32);
-    this.#at += 32;
-    return { digest, last4: digest.slice(0, 4) };
-  }
-}
-
-const SCOPE_CHOICES: readonly (Permission[] | null)[] = [null, ['api_keys_read'], ['dashboards_read', 'monitors_read']];
-
-class Seeder {
-  readonly #store: SqliteEventStore;
-  readonly #digests = new Digests();
-  readonly #now = new Date();
-  events = 0;
-  credentials = 0;
-
-  constructor(store: SqliteEventStore) {
-    this.#store = store;
-  }
-
-  async #append(stream: string, events: readonly (OrganizationEvent | PrincipalEvent)[]): Promise<void> {
-    // One append is one command's: its events share the metadata, as the command handler writes them.
-    const metadata: JsonObject = { ...eventMetadata(OPERATOR, randomUUID(), this.#now) };
-    const rows: NewEvent[] = events.map((event) => ({ id: randomUUID(), type: event.type, data: event.data as unknown as JsonValue, metadata }));
-    await this.#store.append(stream, rows, { expectedRevision: 'any' });
-    this.events += rows.length;
-  }
-
-  /** An org with `apiKeys` API keys (the first one's secret known), `clientTokens` client tokens and an admin (whose first application key's secret is known). */
-  async org(name: string, apiKeys: number, clientTokens: number): Promise<{ orgId: string; adminId: string; apiKeySecret: string }> {
-    const orgId = randomUUID();
-    const adminEmail = `admin@${name.toLowerCase().replaceAll(' ', '-')}.example`;
-    const adminId = uuidv5(adminEmail, orgId);
-    const first = issueSecret('API_KEY');
-    const events: OrganizationEvent[] = [
-      { type: 'OrganizationCreated', data: { orgId, name, apiKeyLimit: 50 } },
-      { type: 'ApiKeyCreated', data: { orgId, keyId: randomUUID(), name: 'Default API key', digest: first.digest, last4: first.last4, createdBy: adminId } },
-    ];
-    for (let i = 1; i < apiKeys; i++) {
-      events.push({ type: 'ApiKeyCreated', data: { orgId, keyId: randomUUID(), name: `API key ${i}`, ...this.#digests.next(), createdBy: adminId } });
-    }
-    for (let i = 0; i < clientTokens; i++) {
-      events.push({
-        type: 'ClientTokenCreated',
-        data: {
-          orgId,
-          tokenId: randomUUID(),
-          name: `Client token ${i}`,
-          ...this.#digests.next(),
-          allowedOrigins: i % 2 === 0 ? [] : ['https://app.example.com'],
-          createdBy: adminId,
-        },
-      });
-    }
-    await this.#append(`org-${orgId}`, events);
-    this.credentials += apiKeys + clientTokens;
-    return { orgId, adminId, apiKeySecret: first.secret };
-  }
-
-  /** A principal and `keys` application keys (the first one's secret returned), appended `batch` events at a time. */
-  async principal(
-    orgId: string,
-    principal: { id: string; kind: 'USER'; email: string; name: string; role: 'admin' | 'standard' } | { id: string; kind: 'SERVICE_ACCOUNT'; name: string; role: 'standard' },
-    keys: number,
-    createdBy: string | null,
-    batch = BIG_BATCH,
-  ): Promise<string> {
-    const principalId = principal.id;
-    const created: PrincipalEvent =
-      principal.kind === 'USER'
-        ? { type: 'UserInvited', data: { principalId, orgId, email: principal.email, name: principal.name, role: principal.role } }
-        : { type: 'ServiceAccountCreated', data: { principalId, orgId, name: principal.name, role: principal.role } };
-    const secret = issueSecret('APPLICATION_KEY');
-    let events: PrincipalEvent[] = [created];
-    for (let i = 0; i < keys; i++) {
-      const { digest, last4 } = i === 0 ? secret : this.#digests.next();
-      events.push({
-        type: 'ApplicationKeyCreated',
-        data: {
-          principalId,
-          orgId,
-          keyId: randomUUID(),
-          name: i === 0 ? 'Default application key' : `key ${i}`,
-          digest,
-          last4,
-          scopes: SCOPE_CHOICES[i % 3]!,
-          expiresAt: null,
-          createdBy,
-        },
-      });
-      if (events.length >= batch) {
-        await this.#append(`principal-${principalId}`, events);
-        events = [];
-      }
-    }
-    if (events.length > 0) await this.#append(`principal-${principalId}`, events);
-    this.credentials += keys;
-    return secret.secret;
-  }
-
-  /** An org whose admin we speak as, with a service account owning `serviceAccountKeys` keys. */
-  async speakingOrg(name: string, apiKeys: number, serviceAccountKeys: number): Promise<SpeakingOrg> {
-    const { orgId, adminId, apiKeySecret } = await this.org(name, apiKeys, 0);
-    const appKeySecret = await this.principal(orgId, { id: adminId, kind: 'USER', email: `admin@${orgId}.example`, name: 'Ada Admin', role: 'admin' }, 1, null);
-    const serviceAccountId = randomUUID();
-    await this.principal(orgId, { id: serviceAccountId, kind: 'SERVICE_ACCOUNT', name: 'fleet', role: 'standard' }, serviceAccountKeys, adminId);
-    return { orgId, headers: { 'x-api-key': apiKeySecret, 'x-application-key': appKeySecret }, serviceAccountId, keys: apiKeys + 1 + serviceAccountKeys };
-  }
-}
-
-async function seed(path: string): Promise<Seeded> {
-  const store = openSqliteEventStore(path);
-  try {
-    const seeder = new Seeder(store);
-    const t0 = performance.now();
-    for (let o = 0; o < ORGS; o++) {
-      const { orgId, adminId } = await seeder.org(`Org ${o}`, PER_ORG.apiKeys, PER_ORG.clientTokens);
-      const batch = 1 + PER_ORG.keysPerPrincipal;
-      await seeder.principal(orgId, { id: adminId, kind: 'USER', email: `admin@org-${o}.example`, name: 'Admin', role: 'admin' }, PER_ORG.keysPerPrincipal, null, batch);
-      for (let u = 1; u <= PER_ORG.users - 1; u++) {
-        const email = `user-${u}@org-${o}.example`;
-        await seeder.principal(orgId, { id: uuidv5(email, orgId), kind: 'USER', email, name: `User ${u}`, role: 'standard' }, PER_ORG.keysPerPrincipal, adminId, batch);
-      }
-      for (let s = 0; s < PER_ORG.serviceAccounts; s++) {
-        await seeder.principal(orgId, { id: randomUUID(), kind: 'SERVICE_ACCOUNT', name: `robot ${s}`, role: 'standard' }, PER_ORG.keysPerPrincipal, adminId, batch);
-      }
-      if (o % 1000 === 999) log(`seeding: ${o + 1} orgs, ${seeder.events} events in ${fmtMs(performance.now() - t0)}`);
-    }
-    // The 10-key org: 5 API keys, its admin's application key, a service account with 4.
-    const small = await seeder.speakingOrg('Small org', 5, 4);
-    const big = await seeder.speakingOrg('Big org', 1, BIG_KEYS);
-    log(
-      `seeded ${seeder.credentials} credentials (${ORGS} orgs × ${CREDENTIALS_PER_ORG}, a ${small.keys}-key org, a ${big.keys}-key org) in ${seeder.events} events in ${fmtMs(performance.now() - t0)}`,
-    );
-    return { credentials: seeder.credentials, events: seeder.events, small, big };
-  } finally {
-    await store.close();
-  }
-}
 
 // ---------------------------------------------------------------- the gateway
 
@@ -326,20 +146,8 @@ async function scale(): Promise<Row[]> {
     const size = `${seeded.credentials.toLocaleString('en-US')} credentials, ${ORGS.toLocaleString('en-US')} orgs + a ${seeded.big.keys.toLocaleString('en-US')}-key org`;
     log(`size used: ${size}, ${seeded.events.toLocaleString('en-US')} events`);
 
-    // The read models, built by a first start (it follows the store from the start).
     // The read models, built as `keyledger projections rebuild` builds them (faster than a first start's catch-up).
-    const building = performance.now();
-    const builder = await buildApp(configFor(path), { logger: silentLogger() });
-    try {
-      await builder.runner.migrate();
-      for (const name of builder.runner.projectionNames) {
-        const rebuilt = await timed(() => builder.runner.rebuild(name));
-        log(`rebuilt ${name}: ${rebuilt.result.events} events in ${fmtMs(rebuilt.ms)}`);
-      }
-    } finally {
-      await builder.stop();
-    }
-    log(`read models built in ${fmtMs(performance.now() - building)}`);
+    await buildReadModels(path);
 
     // (a)
     const index = await measureIndex(path);
