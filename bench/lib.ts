@@ -163,8 +163,11 @@ export async function startBenchGateway(prefix: string, env: Readonly<Record<str
   try {
     // KEYLEDGER_PROJECTION_THREAD=main measures the projections on the event loop that serves requests, as before the worker thread.
     const thread = process.env.KEYLEDGER_PROJECTION_THREAD;
+    // KEYLEDGER_BENCH_READ_FILE=separate keeps the read models in a file of their own, beside the events'.
+    const separate = process.env.KEYLEDGER_BENCH_READ_FILE === 'separate';
     const config = loadConfig({
       KEYLEDGER_EVENT_STORE: `sqlite:${tmp.file('keyledger.db')}`,
+      ...(separate ? { KEYLEDGER_READ_STORE: `sqlite:${tmp.file('keyledger-read.db')}` } : {}),
       ...(thread === undefined ? {} : { KEYLEDGER_PROJECTION_THREAD: thread }),
       ...env,
       PORT: '0',
