@@ -4,7 +4,7 @@
 //
 // For each placement: a gateway on a fresh SQLite file; its projections stopped, 64 connections
 // of GET /api/v1/validate (durable audit: one request event each) pile up a backlog of events;
-// the projections start again, and while they catch up, 4 loops of GET /health measure how long
+// the projections start again, and while they catch up, one loop of GET /health measure how long
 // the event loop makes a request wait (p50, p99), beside the same on the idle gateway once caught
 // up. Also: how long the catch-up took, and the validate rate during it. Nothing asserts on time.
 
@@ -14,7 +14,7 @@ import { type Benchmark, type Figure, type LoadRun, type Row, fmtMs, HttpLoad, l
 const BENCH = 'thread';
 /** How long validate runs with the projections stopped: the backlog (about 10k-30k events here). */
 const BACKLOG_MS = Number(process.env.KEYLEDGER_BENCH_THREAD_BACKLOG_MS ?? 3_000);
-const PROBE_CONCURRENCY = 4;
+const PROBE_CONCURRENCY = 1;
 
 interface Placement {
   readonly thread: 'worker' | 'main';
