@@ -91,7 +91,7 @@ export function chainedEntry(row: { readonly [C in ChainedColumn]: unknown }): C
 }
 
 /** SHA-256 of the UTF-8 text, in hex (one-shot `crypto.hash` where Node has it: 20.12 and later). */
-const sha256Hex: (text: string) => string =
+export const sha256Hex: (text: string) => string =
   typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** The chained columns in canonical (sorted) order, each with its JSON key and separator. */
@@ -100,6 +100,11 @@ const SORTED_KEYS = [...CHAINED_COLUMNS].sort().map((column, i) => ({ column, pr
 /** Strings that JSON.stringify leaves as they are: no quote, backslash, control character or surrogate. */
 // oxlint-disable-next-line no-control-regex -- control characters are exactly what JSON must escape
 const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** `JSON.stringify(text)`, without its work for the texts it leaves as they are (most of a log's). */
+export function jsonString(text: string): string {
+  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+}
 
 /**
  * `canonicalJson(chainedEntry(row))`, written out directly: an entry is a flat object of known
@@ -114,8 +119,7 @@ export function canonicalEntry(row: { readonly [C in ChainedColumn]: unknown }):
     if (column === 'org_seq') out += canonicalJson(Number(value));
     else if (value === null || value === undefined) out += 'null';
     else {
-      const text = columnText(value);
-      out += PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+      out += jsonString(columnText(value));
     }
   }
   return `${out}}`;
@@ -125,3 +129,14 @@ export function canonicalEntry(row: { readonly [C in ChainedColumn]: unknown }):
 export function entryHash(prevHash: string, row: { readonly [C in ChainedColumn]: unknown }): string {
   return sha256Hex(`${prevHash}\n${canonicalEntry(row)}`);
 }
+
+/**
+ * `prev_hash || '\n' || canonicalEntry(row)` as a SQLite expression over audit_log's columns: what
+ * the hash of a stored row covers, made by the store as it reads the row (so that a verifier
+ * over millions of rows neither materialises every column nor builds the text in JavaScript).
+ * `json_object` with the keys in canonical order writes exactly that object: no white space, a
+ * text as `JSON.stringify` writes it (a test holds the two texts equal), an integer as its digits,
+ * null as null. A verifier that finds a mismatch this way still recomputes the entry with
+ * canonicalEntry before it names it: this text is a fast path, canonicalEntry the definition.
+ */
+export const SQLITE_HASHED_TEXT = `"prev_hash" || char(10) || json_object(${SORTED_KEYS.map(({ column }) => `'${column}', "${column}"`).join(', ')})`;

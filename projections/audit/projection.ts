@@ -11,7 +11,7 @@ import type { Projection } from '../core/projection.js';
 import { readStoreDialect, type ReadStoreDialect } from '../core/read-store.js';
 import { eventTime } from '../core/time.js';
 import { CHAINED_COLUMNS, GENESIS_HASH, canonicalJson, entryHash } from './chain.js';
-import type { AuditTables, AuditLogTable } from './tables.js';
+import type { AuditCountDimension, AuditTables, AuditLogTable } from './tables.js';
 
 const APPEND_ONLY = 'audit_log is append-only';
 
@@ -26,8 +26,44 @@ export const POSTGRES_APPEND_ONLY_TRIGGER = 'audit_log_append_only';
 
 /** Entries per INSERT: 24 columns each, well under SQLite's 32766 bound parameters. */
 const INSERT_CHUNK = 1000;
-/** Organizations per head lookup or upsert. */
+/** Organizations per head lookup or upsert (and counts per upsert). */
 const HEAD_CHUNK = 1000;
+
+/** The column each dimension of `audit_counts` counts the entries of (ORG counts them all). */
+export const AUDIT_COUNTED_COLUMNS = {
+  API_KEY: 'api_key_id',
+  APPLICATION_KEY: 'application_key_id',
+  CLIENT_TOKEN: 'client_token_id',
+  PRINCIPAL: 'principal_id',
+} as const satisfies Record<Exclude<AuditCountDimension, 'ORG'>, keyof AuditLogTable>;
+
+const COUNTED = Object.entries(AUDIT_COUNTED_COLUMNS) as [Exclude<AuditCountDimension, 'ORG'>, (typeof AUDIT_COUNTED_COLUMNS)[keyof typeof AUDIT_COUNTED_COLUMNS]][];
+
+interface CountRow {
+  org_id: string;
+  dimension: AuditCountDimension;
+  id: string;
+  entries: number;
+}
+
+/** What the entries add to `audit_counts`: one row per (org, dimension, id) they touch. */
+function countsOf(entries: readonly Entry[]): CountRow[] {
+  const counts = new Map<string, CountRow>();
+  const add = (orgId: string, dimension: AuditCountDimension, id: string) => {
+    const key = `${orgId}\u0000${dimension}\u0000${id}`;
+    const row = counts.get(key);
+    if (row) row.entries++;
+    else counts.set(key, { org_id: orgId, dimension, id, entries: 1 });
+  };
+  for (const entry of entries) {
+    add(entry.org_id, 'ORG', '');
+    for (const [dimension, column] of COUNTED) {
+      const id = entry[column];
+      if (id !== null) add(entry.org_id, dimension, id);
+    }
+  }
+  return [...counts.values()];
+}
 
 /** Every column given, none left to a default: what the hash covers is exactly what is stored. */
 type Entry = { -readonly [C in keyof AuditLogTable]-?: InsertType<AuditLogTable[C]> };
@@ -194,7 +230,7 @@ async function loadHeads(tx: Transaction<AuditTables>, orgIds: readonly string[]
 export const auditProjection: Projection<AuditTables, Recorded<KeyledgerEvent>> = {
   name: 'audit_log',
   handles: [...LIFECYCLE_EVENT_TYPES, ...REQUEST_EVENT_TYPES],
-  tables: ['audit_log', 'audit_chain_heads'],
+  tables: ['audit_log', 'audit_chain_heads', 'audit_counts'],
   migrations: {
     '0001_create': {
       async up(db) {
@@ -269,11 +305,37 @@ $$`,
         if (readStoreDialect(db) === 'postgres') await sql`drop function if exists audit_log_append_only()`.execute(db);
       },
     },
+    // totalCount without counting: at millions of entries, counting a credential's entries for
+    // every page costs more than the page itself. Counted from the log as it stands (a rebuild
+    // makes it empty, then the batches count what they add).
+    '0002_counts': {
+      async up(db) {
+        const bigint = readStoreDialect(db) === 'sqlite' ? 'integer' : 'bigint';
+        await db.schema
+          .createTable('audit_counts')
+          .addColumn('org_id', 'text', (c) => c.notNull())
+          .addColumn('dimension', 'text', (c) => c.notNull())
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('entries', bigint, (c) => c.notNull())
+          .addPrimaryKeyConstraint('audit_counts_pkey', ['org_id', 'dimension', 'id'])
+          .execute();
+        await sql`insert into audit_counts (org_id, dimension, id, entries) select org_id, 'ORG', '', count(*) from audit_log group by org_id`.execute(db);
+        for (const [dimension, column] of COUNTED) {
+          await sql`insert into audit_counts (org_id, dimension, id, entries) select org_id, ${dimension}, ${sql.ref(column)}, count(*) from audit_log where ${sql.ref(column)} is not null group by org_id, ${sql.ref(column)}`.execute(
+            db,
+          );
+        }
+      },
+      async down(db) {
+        await db.schema.dropTable('audit_counts').ifExists().execute();
+      },
+    },
   },
   /**
    * Folds the batch in memory: each entry takes the next global seq and its org's next org_seq,
-   * and links to its org's previous hash; then a few multi-row INSERTs and one upsert of the
-   * touched chain heads. The runner applies batches one at a time per read store (PostgreSQL:
+   * and links to its org's previous hash; then a few multi-row INSERTs, one upsert of the
+   * touched chain heads and one of the counts they add to (`audit_counts`), all in the runner's
+   * transaction, with its checkpoint. The runner applies batches one at a time per read store (PostgreSQL:
    * under the checkpoint row's lock), so reading max(seq) and the heads here does not race.
    */
   async handleBatch(events, tx) {
@@ -300,6 +362,14 @@ $$`,
         .insertInto('audit_chain_heads')
         .values(headRows.slice(i, i + HEAD_CHUNK))
         .onConflict((oc) => oc.column('org_id').doUpdateSet((eb) => ({ last_org_seq: eb.ref('excluded.last_org_seq'), last_hash: eb.ref('excluded.last_hash') })))
+        .execute();
+    }
+    const counts = countsOf(entries);
+    for (let i = 0; i < counts.length; i += HEAD_CHUNK) {
+      await tx
+        .insertInto('audit_counts')
+        .values(counts.slice(i, i + HEAD_CHUNK))
+        .onConflict((oc) => oc.columns(['org_id', 'dimension', 'id']).doUpdateSet((eb) => ({ entries: eb(eb.ref('audit_counts.entries'), '+', eb.ref('excluded.entries')) })))
         .execute();
     }
   },

@@ -4,9 +4,10 @@
 
 import { type Kysely, sql, type Selectable, type SelectQueryBuilder } from 'kysely';
 import type { CredentialKind } from '../../src/domain/events.js';
-import { keysetConnection, type Connection, type PageArgs } from '../core/pagination.js';
+import { keysetConnection, type Connection, type Keyset, type PageArgs } from '../core/pagination.js';
 import { readStoreDialect } from '../core/read-store.js';
-import type { AuditTables, AuditLogTable } from './tables.js';
+import { AUDIT_COUNTED_COLUMNS } from './projection.js';
+import type { AuditCountDimension, AuditTables, AuditLogTable } from './tables.js';
 
 export type AuditEntryRow = Selectable<AuditLogTable>;
 
@@ -25,10 +26,11 @@ export interface AuditLogFilter {
   readonly to?: Date | null;
 }
 
-const CREDENTIAL_COLUMN = { API_KEY: 'api_key_id', APPLICATION_KEY: 'application_key_id', CLIENT_TOKEN: 'client_token_id' } as const satisfies Record<
-  CredentialKind,
-  keyof AuditLogTable
->;
+const CREDENTIAL_COLUMN = {
+  API_KEY: AUDIT_COUNTED_COLUMNS.API_KEY,
+  APPLICATION_KEY: AUDIT_COUNTED_COLUMNS.APPLICATION_KEY,
+  CLIENT_TOKEN: AUDIT_COUNTED_COLUMNS.CLIENT_TOKEN,
+} as const satisfies Record<CredentialKind, keyof AuditLogTable>;
 
 type AuditQuery = SelectQueryBuilder<AuditTables, 'audit_log', AuditEntryRow>;
 
@@ -55,18 +57,56 @@ function filtered(db: Kysely<AuditTables>, orgId: string, filter: AuditLogFilter
   return query;
 }
 
-export function auditLogPage(
+/**
+ * The row of `audit_counts` that holds the filter's count, when it has one: no filter (the
+ * organization's entries), or one credential or one principal and nothing else.
+ */
+function countedBy(filter: AuditLogFilter | null | undefined): { dimension: AuditCountDimension; id: string } | null {
+  if (!filter) return { dimension: 'ORG', id: '' };
+  // Any other field set (one added later included) is counted the slow way.
+  for (const [key, value] of Object.entries(filter)) if (value != null && key !== 'credential' && key !== 'principalId') return null;
+  const { credential, principalId } = filter;
+  if (credential && principalId != null) return null;
+  if (credential) return { dimension: credential.kind, id: credential.id };
+  if (principalId != null) return { dimension: 'PRINCIPAL', id: principalId };
+  return { dimension: 'ORG', id: '' };
+}
+
+/** The column a counted page's statement carries the count in. */
+const COUNTED_TOTAL = 'audit_counted_total';
+
+function seqKeyset<Row extends { readonly seq: number | string }>(order: AuditOrder): Keyset<Row> {
+  return { tag: [order], direction: order === 'NEWEST_FIRST' ? 'DESC' : 'ASC', keys: [{ column: 'seq', kind: 'integer', of: (row) => Number(row.seq) }] };
+}
+
+/**
+ * A page of the log, newest or oldest first, keyset on seq. When the filter's count is kept
+ * (`audit_counts`, see countedBy) and `totalCount` is asked for, the page's statement reads it
+ * from there (one row, in the same statement, so the count and the rows are of one snapshot)
+ * instead of counting the entries; other filters count them.
+ */
+export async function auditLogPage(
   db: Kysely<AuditTables>,
   orgId: string,
   filter: AuditLogFilter | null | undefined,
   order: AuditOrder,
   page: PageArgs,
 ): Promise<Connection<AuditEntryRow>> {
-  return keysetConnection(
-    filtered(db, orgId, filter),
-    { tag: [order], direction: order === 'NEWEST_FIRST' ? 'DESC' : 'ASC', keys: [{ column: 'seq', kind: 'integer', of: (row) => Number(row.seq) }] },
-    page,
+  const counted = page.totalCount ? countedBy(filter) : null;
+  if (counted === null) return keysetConnection(filtered(db, orgId, filter), seqKeyset(order), page);
+  const countQuery = db.selectFrom('audit_counts').select('entries').where('org_id', '=', orgId).where('dimension', '=', counted.dimension).where('id', '=', counted.id);
+  const connection = await keysetConnection(
+    filtered(db, orgId, filter).select(countQuery.as(COUNTED_TOTAL)),
+    seqKeyset<AuditEntryRow & { [COUNTED_TOTAL]: number | string | null }>(order),
+    { ...page, totalCount: false },
   );
+  const first = connection.edges[0]?.node;
+  let total: Promise<number> | undefined;
+  return {
+    ...connection,
+    // No row carried it (nothing matches, or the page is past the last entry): read it alone.
+    totalCount: () => (total ??= first ? Promise.resolve(Number(first[COUNTED_TOTAL] ?? 0)) : countQuery.executeTakeFirst().then((row) => Number(row?.entries ?? 0))),
+  };
 }
 
 /** The `auditEntries` feed: the organization's entries of these events that match the filter, in log order. */

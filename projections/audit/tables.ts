@@ -52,7 +52,25 @@ interface AuditChainHeadsTable {
   last_hash: string;
 }
 
+/** What `audit_counts` counts an organization's entries by: all of them, or those of one credential or principal. */
+export type AuditCountDimension = 'ORG' | 'API_KEY' | 'APPLICATION_KEY' | 'CLIENT_TOKEN' | 'PRINCIPAL';
+
+/**
+ * How many entries an organization has, in all (dimension ORG, id '') and per credential or
+ * principal (the entries whose api_key_id, application_key_id, client_token_id or principal_id
+ * is the id): the `totalCount` of an auditLog page filtered by one of them (or by nothing) without
+ * counting the log. Kept by the audit projection in the same transaction as its entries.
+ */
+interface AuditCountsTable {
+  org_id: string;
+  dimension: AuditCountDimension;
+  id: string;
+  /** A bigint column: PostgreSQL returns it as text. */
+  entries: ColumnType<number | string, number, number>;
+}
+
 export interface AuditTables {
   audit_log: AuditLogTable;
   audit_chain_heads: AuditChainHeadsTable;
+  audit_counts: AuditCountsTable;
 }

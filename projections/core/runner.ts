@@ -13,7 +13,7 @@ import type { CheckpointTables, ProjectableEvent, Projection } from './projectio
 import type { ReadStore } from './read-store.js';
 
 /** `following`: another instance holds the lease and applies it; this one tracks its checkpoint. */
-export type ProjectionState = 'starting' | 'running' | 'following' | 'failed' | 'rebuilding' | 'stopped';
+type ProjectionState = 'starting' | 'running' | 'following' | 'failed' | 'rebuilding' | 'stopped';
 
 /**
  * Work that runs on one instance of a fleet at a time: the lease holder's (timed events, such

@@ -126,12 +126,17 @@ export function auditLogFilterOf(filter: Filter | null | undefined): AuditLogFil
     credential = tryDecodeCredential(String(filter.credentialId));
     if (!credential) throw notFound('credential');
   }
+  // Field by field (no spread of the input): what a page may count from audit_counts depends on
+  // every field being one the query knows.
   return {
-    ...filter,
     credential,
     principalId: filter.principalId == null ? null : principalIdArg(String(filter.principalId)),
     operation: parseFilterText(filter.operation, 'filter.operation'),
     requestId: parseFilterText(filter.requestId, 'filter.requestId'),
+    kind: filter.kind ?? null,
+    outcome: filter.outcome ?? null,
+    from: filter.from ?? null,
+    to: filter.to ?? null,
   };
 }
 
