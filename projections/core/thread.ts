@@ -47,6 +47,8 @@ type ToMain =
   | { readonly t: 'reply'; readonly id: number; readonly value: unknown }
   | { readonly t: 'refused'; readonly id: number; readonly message: string };
 
+const NOT_RUNNING = 'the projection worker thread is not running';
+
 /** A worker that dies is replaced after this long. */
 const RESTART_DELAY_MS = 1000;
 /** How long a worker may take to stop (its feeds save their checkpoints) before it is ended. */
@@ -60,6 +62,8 @@ export interface ProjectionThreadOptions<S, E> {
   /** The SQLite files the worker writes besides the main thread: their write locks are shared. */
   readonly sqliteFiles: readonly string[];
   readonly instance: string;
+  /** The lease the worker takes part in: `sole` (SQLite) or `postgres` (lease.ts). */
+  readonly leaseKind: LeaseStatus['kind'];
   readonly logger: Logger;
   /** A stored event, as the worker reports it, as the duties take it. */
   readonly decode: (event: RecordedEvent) => E | null;
@@ -130,7 +134,7 @@ export class ProjectionThread<S, E extends ProjectableEvent> implements Projecti
   }
 
   async status(): Promise<LeaseStatus> {
-    if (this.#worker === undefined) return { kind: 'sole', instance: this.instance, held: false, holder: null, problem: 'the projection worker thread is not running' };
+    if (this.#worker === undefined) return { kind: this.#options.leaseKind, instance: this.instance, held: false, holder: null, problem: NOT_RUNNING };
     return (await this.#call({ call: 'status' })) as LeaseStatus;
   }
 
@@ -242,7 +246,7 @@ export class ProjectionThread<S, E extends ProjectableEvent> implements Projecti
 
   #call(call: Call): Promise<unknown> {
     const worker = this.#worker;
-    if (worker === undefined) return Promise.reject(new Error('the projection worker thread is not running'));
+    if (worker === undefined) return Promise.reject(new Error(NOT_RUNNING));
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });

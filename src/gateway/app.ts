@@ -110,6 +110,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       setup: { config },
       sqliteFiles: [config.eventStore, config.readStore].flatMap((location) => (location.kind === 'sqlite' ? [location.path] : [])),
       instance: config.instanceId,
+      leaseKind: config.readStore.kind === 'postgres' ? 'postgres' : 'sole',
       logger,
       decode: decodeEvent,
     });
