@@ -177,7 +177,7 @@ export class ProjectionThread<S, E extends ProjectableEvent> implements Projecti
     const boot: WorkerBoot<S> = {
       setup: this.#options.setup,
       locks: shareWriteLocks(this.#options.sqliteFiles),
-      appends: this.#appends.buffer as SharedArrayBuffer,
+      appends: this.#appends.buffer,
       logLevel: this.#logger.level,
       appliedFrom: this.#appliedFrom,
     };
