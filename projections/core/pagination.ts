@@ -4,7 +4,7 @@
 // the filter too (an uncorrelated scalar subquery, which the store evaluates once, independent
 // of the cursor); only a page after a cursor that comes back empty takes a count of its own.
 
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { CompiledQuery, sql, type Compilable, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { DomainError } from '../../src/domain/errors.js';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -129,29 +129,47 @@ function withoutTotal<Row>(rows: readonly (Row & { [TOTAL]: string | number })[]
   return { total: Number(first[TOTAL]), nodes };
 }
 
-/** One page of `filtered` (its rows selected, not yet ordered) in the keyset's order, after the cursor. */
-export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: SelectQueryBuilder<DB, TB, Row>, keyset: Keyset<Row>, page: PageArgs): Promise<Connection<Row>> {
-  const first = pageSize(page.first);
-  const after = page.after ? decodeCursor(page.after, keyset) : null;
+type Counted<Row> = Row & { [TOTAL]: string | number };
+
+/** The page's statement: `filtered` after the cursor, in the keyset's order, `first + 1` rows, with the filter's count on each when asked. */
+function pageQuery<DB, TB extends keyof DB, Row>(
+  filtered: SelectQueryBuilder<DB, TB, Row>,
+  keyset: Keyset<Row>,
+  after: readonly (string | number)[] | null,
+  first: number,
+  withCount: boolean,
+): SelectQueryBuilder<DB, TB, Row | Counted<Row>> {
   const descending = keyset.direction === 'DESC';
   const columns = sql.join(keyset.keys.map((key) => sql.ref(key.column)));
   let query = filtered;
-  if (after) query = query.where(sql<boolean>`(${columns}) ${descending ? sql`<` : sql`>`} (${sql.join(after)})`);
+  if (after) query = query.where(sql<boolean>`(${columns}) ${descending ? sql`<` : sql`>`} (${sql.join([...after])})`);
   for (const key of keyset.keys) query = query.orderBy(sql`${sql.ref(key.column)} ${descending ? sql`desc` : sql`asc`}`);
-  let rows: Row[];
-  let total: number | null = null;
-  if (page.totalCount) {
-    // The count of the filter (not of the cursor), computed once per statement: see the header.
-    const counted = await query
+  // The count of the filter (not of the cursor), computed once per statement: see the header.
+  if (withCount)
+    return query
       .select(sql<string | number>`${countOf(filtered)}`.as(TOTAL))
       .limit(first + 1)
-      .$castTo<Row & { [TOTAL]: string | number }>()
-      .execute();
-    ({ total, nodes: rows } = withoutTotal(counted));
+      .$castTo<Counted<Row>>();
+  return query.limit(first + 1);
+}
+
+/** The connection of a page's rows (`first + 1` at most, with the count on each when it was asked for). */
+function connectionOf<Row>(
+  read: readonly (Row | Counted<Row>)[],
+  keyset: Keyset<Row>,
+  after: readonly (string | number)[] | null,
+  first: number,
+  withCount: boolean,
+  count: () => Promise<number>,
+): Connection<Row> {
+  let rows: readonly Row[];
+  let total: number | null = null;
+  if (withCount) {
+    ({ total, nodes: rows } = withoutTotal(read as readonly Counted<Row>[]));
     // No row carried it: nothing matches at all, unless the page is past a cursor.
     if (total === null && !after) total = 0;
   } else {
-    rows = await query.limit(first + 1).execute();
+    rows = read;
   }
   const nodes = rows.length > first ? rows.slice(0, first) : rows;
   const edges = nodes.map((node) => new Edge(node, keyset));
@@ -159,8 +177,96 @@ export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: S
   return {
     edges,
     pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: after !== null, startCursor: edges[0]?.cursor ?? null, endCursor: edges[edges.length - 1]?.cursor ?? null },
-    totalCount: counted === null ? once(() => countRows(filtered)) : () => Promise.resolve(counted),
+    totalCount: counted === null ? once(count) : () => Promise.resolve(counted),
   };
+}
+
+/** One page of `filtered` (its rows selected, not yet ordered) in the keyset's order, after the cursor. */
+export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: SelectQueryBuilder<DB, TB, Row>, keyset: Keyset<Row>, page: PageArgs): Promise<Connection<Row>> {
+  const first = pageSize(page.first);
+  const after = page.after ? decodeCursor(page.after, keyset) : null;
+  const withCount = page.totalCount === true;
+  const rows = await pageQuery(filtered, keyset, after, first, withCount).execute();
+  return connectionOf(rows, keyset, after, first, withCount, () => countRows(filtered));
+}
+
+// ---------------------------------------------------------------- statements compiled once
+
+/**
+ * The hottest reads (a dashboard's first pages, the rows of a batch by ids) are compiled once per
+ * shape, not per request: the query is built once with a slot (`slotOf(i)`) in place of each value
+ * that varies, and its text is run again with the values. Whatever else the text depends on must
+ * be in the shape's key.
+ */
+const SLOT = '\u0000keyledger-slot:';
+
+const slotOf = (index: number): string => `${SLOT}${index}`;
+
+interface CompiledShape {
+  readonly sql: string;
+  /** Each parameter: a slot's index, or a value fixed by the shape. */
+  readonly parameters: readonly ({ readonly slot: number } | { readonly value: unknown })[];
+}
+
+/** Per Kysely instance (its dialect decides the text). */
+const shapesOf = new WeakMap<object, Map<string, CompiledShape>>();
+const MAX_SHAPES = 1000;
+
+/** Any read store's Kysely instance: the statement's text is compiled by its own. */
+type AnyDb = Pick<Kysely<unknown>, 'executeQuery'>;
+
+function compiledShape(db: AnyDb, key: string, compile: () => CompiledQuery): CompiledShape {
+  let shapes = shapesOf.get(db);
+  if (!shapes) shapesOf.set(db, (shapes = new Map()));
+  let shape = shapes.get(key);
+  if (shape === undefined) {
+    const { sql: text, parameters } = compile();
+    shape = {
+      sql: text,
+      parameters: parameters.map((parameter) =>
+        typeof parameter === 'string' && parameter.startsWith(SLOT) ? { slot: Number(parameter.slice(SLOT.length)) } : { value: parameter },
+      ),
+    };
+    if (shapes.size >= MAX_SHAPES) shapes.clear();
+    shapes.set(key, shape);
+  }
+  return shape;
+}
+
+async function runShape<Row>(db: AnyDb, shape: CompiledShape, values: readonly unknown[]): Promise<Row[]> {
+  const parameters = shape.parameters.map((parameter) => ('slot' in parameter ? values[parameter.slot] : parameter.value));
+  return (await db.executeQuery<Row>(CompiledQuery.raw(shape.sql, parameters))).rows;
+}
+
+/** A read compiled once per shape: `build` makes it with the values it is given (slots, the first time). */
+export interface Reusable<Q> {
+  readonly db: AnyDb;
+  /** Everything the statement's text depends on but the values (and, for a page, its size and count). */
+  readonly key: string;
+  readonly values: readonly unknown[];
+  readonly build: (values: readonly unknown[]) => Q;
+}
+
+/** The rows of a read compiled once per shape (see `Reusable`). */
+export function reusedRows<Row>(read: Reusable<Compilable<Row>>): Promise<Row[]> {
+  const shape = compiledShape(read.db, read.key, () => read.build(read.values.map((_, i) => slotOf(i))).compile());
+  return runShape<Row>(read.db, shape, read.values);
+}
+
+/** `keysetConnection` of a list compiled once per shape: the first page (a page after a cursor is built as usual). */
+export async function reusedKeysetConnection<DB, TB extends keyof DB, Row>(
+  list: Reusable<SelectQueryBuilder<DB, TB, Row>>,
+  keyset: Keyset<Row>,
+  page: PageArgs,
+): Promise<Connection<Row>> {
+  if (page.after) return keysetConnection(list.build(list.values), keyset, page);
+  const first = pageSize(page.first);
+  const withCount = page.totalCount === true;
+  const shape = compiledShape(list.db, `${list.key}|${keyset.tag.join(',')}|${first}|${withCount ? 'counted' : ''}`, () =>
+    pageQuery(list.build(list.values.map((_, i) => slotOf(i))), keyset, null, first, withCount).compile(),
+  );
+  const rows = await runShape<Row | Counted<Row>>(list.db, shape, list.values);
+  return connectionOf(rows, keyset, null, first, withCount, () => countRows(list.build(list.values)));
 }
 
 /** The statement that counts what a query selects. */

@@ -7,7 +7,17 @@ import { DomainError } from '../../src/domain/errors.js';
 import type { CredentialKind } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { ApplicationKeyReadScope } from '../../src/domain/principal.js';
-import { containsPattern, countRows, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../core/pagination.js';
+import {
+  containsPattern,
+  countRows,
+  keysetConnection,
+  listKeyset,
+  reusedKeysetConnection,
+  reusedRows,
+  type Connection,
+  type ListOrder,
+  type PageArgs,
+} from '../core/pagination.js';
 import { hasStatus } from './status.js';
 import type { CredentialsTables, CredentialsTable } from './tables.js';
 import type { PrincipalsTables } from '../principals/tables.js';
@@ -19,18 +29,33 @@ export async function credentialsByIds(
   ids: readonly string[],
   kind: CredentialKind,
 ): Promise<(CredentialsTable | Error)[]> {
-  const rows = await db
-    .selectFrom('credentials')
-    .selectAll()
-    .where('id', 'in', [...ids])
-    .where('kind', '=', kind)
-    .execute();
+  const rows = await reusedRows({
+    db,
+    key: `credentials-by-ids|${kind}|${ids.length}`,
+    values: ids,
+    build: (values) =>
+      db
+        .selectFrom('credentials')
+        .selectAll()
+        .where('id', 'in', values as string[])
+        .where('kind', '=', kind),
+  });
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id) ?? new Error(`credential ${id} not found`));
 }
 
 export async function credentialById(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, id: string): Promise<CredentialsTable | undefined> {
-  return db.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst();
+  const [row] = await reusedRows({
+    db,
+    key: 'credential-by-id',
+    values: [id],
+    build: ([value]) =>
+      db
+        .selectFrom('credentials')
+        .selectAll()
+        .where('id', '=', value as string),
+  });
+  return row;
 }
 
 /** The owner (whose stream holds it) and org of an application key. */
@@ -114,47 +139,70 @@ export interface CredentialList {
   readonly now: Date;
   /** Read when each was last used (`last_used_at`) in the page's statement. */
   readonly withLastUsed?: boolean;
+  /**
+   * The columns the caller reads of each row (the page's own, its keyset's and `kind` are added):
+   * a page reads no more than it shows. Default: every column.
+   */
+  readonly columns?: readonly (keyof CredentialsTable)[] | null;
+}
+
+/** What every row of a list carries, whatever the caller reads: its id, kind and org, and the keysets' columns. */
+const LIST_COLUMNS = ['id', 'kind', 'org_id', 'name_key', 'created_at'] as const satisfies readonly (keyof CredentialsTable)[];
+
+function listColumns(columns: readonly (keyof CredentialsTable)[]): (keyof CredentialsTable)[] {
+  return [...new Set<keyof CredentialsTable>([...LIST_COLUMNS, ...columns])];
 }
 
 export function listCredentials(db: Kysely<CredentialsTables & UsageTables & PrincipalsTables>, list: CredentialList): Promise<Connection<CredentialRow>> {
-  let query = db.selectFrom('credentials').selectAll().where('org_id', '=', list.orgId).where('kind', '=', list.kind);
   const scope = list.readScope;
-  if (scope && !scope.all) {
-    query = scope.serviceAccounts
-      ? query.where((eb) =>
-          eb.or([
-            eb('owner_id', '=', scope.principalId),
-            eb('owner_id', 'in', eb.selectFrom('principals').select('id').where('org_id', '=', list.orgId).where('kind', '=', 'SERVICE_ACCOUNT')),
-          ]),
-        )
-      : query.where('owner_id', '=', scope.principalId);
-  }
+  const restricted = scope !== undefined && !scope.all;
   const filter = list.filter;
-  if (filter) {
-    if (filter.status) query = query.where(hasStatus(filter.status, list.now));
-    if (filter.ownerId != null) {
-      if (list.kind !== 'APPLICATION_KEY') throw new DomainError('BAD_USER_INPUT', 'ownerId filters application keys only; use createdById', 'filter.ownerId');
-      query = query.where('owner_id', '=', filter.ownerId);
+  // The list with its values: [orgId] or [orgId, the reader's principalId].
+  const build = (values: readonly unknown[]) => {
+    const orgId = values[0] as string;
+    const from = db.selectFrom('credentials');
+    // A narrower row than CredentialsTable when the caller names its columns: it reads no other.
+    let query = (list.columns ? from.select(listColumns(list.columns)).$castTo<CredentialsTable>() : from.selectAll()).where('org_id', '=', orgId).where('kind', '=', list.kind);
+    if (restricted) {
+      const principalId = values[1] as string;
+      query = scope.serviceAccounts
+        ? query.where((eb) =>
+            eb.or([
+              eb('owner_id', '=', principalId),
+              eb('owner_id', 'in', eb.selectFrom('principals').select('id').where('org_id', '=', orgId).where('kind', '=', 'SERVICE_ACCOUNT')),
+            ]),
+          )
+        : query.where('owner_id', '=', principalId);
     }
-    if (filter.createdById != null) query = query.where('created_by', '=', filter.createdById);
-    if (filter.nameContains) query = query.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
-    if (filter.createdAfter) query = query.where('created_at', '>=', filter.createdAfter.toISOString());
-    if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore.toISOString());
-    const { lastUsedAfter, lastUsedBefore } = filter;
-    if (lastUsedAfter || lastUsedBefore) {
-      query = query.where('id', 'in', (eb) => {
-        let used = eb.selectFrom('credential_usage').select('credential_id');
-        if (lastUsedAfter) used = used.where('last_used_at', '>=', lastUsedAfter.toISOString());
-        if (lastUsedBefore) used = used.where('last_used_at', '<', lastUsedBefore.toISOString());
-        return used;
-      });
+    if (filter) {
+      if (filter.status) query = query.where(hasStatus(filter.status, list.now));
+      if (filter.ownerId != null) {
+        if (list.kind !== 'APPLICATION_KEY') throw new DomainError('BAD_USER_INPUT', 'ownerId filters application keys only; use createdById', 'filter.ownerId');
+        query = query.where('owner_id', '=', filter.ownerId);
+      }
+      if (filter.createdById != null) query = query.where('created_by', '=', filter.createdById);
+      if (filter.nameContains) query = query.where(sql<boolean>`name_key like ${containsPattern(nameKey(filter.nameContains))} escape '\\'`);
+      if (filter.createdAfter) query = query.where('created_at', '>=', filter.createdAfter.toISOString());
+      if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore.toISOString());
+      const { lastUsedAfter, lastUsedBefore } = filter;
+      if (lastUsedAfter || lastUsedBefore) {
+        query = query.where('id', 'in', (eb) => {
+          let used = eb.selectFrom('credential_usage').select('credential_id');
+          if (lastUsedAfter) used = used.where('last_used_at', '>=', lastUsedAfter.toISOString());
+          if (lastUsedBefore) used = used.where('last_used_at', '<', lastUsedBefore.toISOString());
+          return used;
+        });
+      }
     }
-  }
-  if (list.withLastUsed) {
-    const page = query.select((eb) =>
-      eb.selectFrom('credential_usage').select('last_used_at').whereRef('credential_usage.credential_id', '=', 'credentials.id').as('last_used_at'),
-    );
-    return keysetConnection(page, listKeyset<CredentialRow>(list.order), list.page);
-  }
-  return keysetConnection(query, listKeyset<CredentialRow>(list.order), list.page);
+    if (!list.withLastUsed) return query.$castTo<CredentialRow>();
+    return query
+      .select((eb) => eb.selectFrom('credential_usage').select('last_used_at').whereRef('credential_usage.credential_id', '=', 'credentials.id').as('last_used_at'))
+      .$castTo<CredentialRow>();
+  };
+  const values = restricted ? [list.orgId, scope.principalId] : [list.orgId];
+  const keyset = listKeyset<CredentialRow>(list.order);
+  // A filtered list is built each time; the plain one (a dashboard's) is compiled once per shape.
+  if (filter) return keysetConnection(build(values), keyset, list.page);
+  const key = `credentials|${list.kind}|${restricted ? (scope.serviceAccounts ? 'own+service' : 'own') : 'all'}|${list.columns?.join(',') ?? '*'}|${list.withLastUsed ? 'used' : ''}`;
+  return reusedKeysetConnection({ db, key, values, build }, keyset, list.page);
 }

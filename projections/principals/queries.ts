@@ -4,16 +4,21 @@ import { type Kysely, sql } from 'kysely';
 import type { PrincipalKind } from '../../src/domain/events.js';
 import { nameKey } from '../../src/domain/names.js';
 import type { Role } from '../../src/domain/permissions.js';
-import { containsPattern, keysetConnection, listKeyset, type Connection, type ListOrder, type PageArgs } from '../core/pagination.js';
+import { containsPattern, keysetConnection, listKeyset, reusedRows, type Connection, type ListOrder, type PageArgs } from '../core/pagination.js';
 import type { PrincipalsTables, PrincipalsTable } from './tables.js';
 
 /** For DataLoader: the rows of `ids`, in order, an Error where one is missing. */
 export async function principalsByIds(db: Kysely<PrincipalsTables>, ids: readonly string[]): Promise<(PrincipalsTable | Error)[]> {
-  const rows = await db
-    .selectFrom('principals')
-    .selectAll()
-    .where('id', 'in', [...ids])
-    .execute();
+  const rows = await reusedRows({
+    db,
+    key: `principals-by-ids|${ids.length}`,
+    values: ids,
+    build: (values) =>
+      db
+        .selectFrom('principals')
+        .selectAll()
+        .where('id', 'in', values as string[]),
+  });
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id) ?? new Error(`principal ${id} not found`));
 }

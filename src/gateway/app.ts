@@ -29,7 +29,7 @@ import { Feeds } from '../feeds/feeds.js';
 import { RequestAudit, RequestAuditor } from '../audit/request-audit.js';
 import { RequestLog } from '../audit/request-log.js';
 import { verify } from '../domain/verification.js';
-import { authenticationError } from '../graphql/core/errors.js';
+import { authenticationErrorCode } from '../graphql/core/errors.js';
 import { Metrics } from '../platform/metrics.js';
 import { authenticateApi, credentialsFromHeaders, reauthenticator } from './authenticate.js';
 import { accessLine, requestScoped, withRequestLogger } from './request-logging.js';
@@ -214,17 +214,22 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     res.setHeader('x-content-type-options', 'nosniff');
     const presented = credentialsFromHeaders(headersOf(req), `http://${req.headers.host ?? ''}`);
     const { auth, recognized } = authenticateApi(presented, index, now);
-    audit.attribute(recognized, auth.ok ? null : authenticationError(auth.fault).code, [presented.apiKey, presented.applicationKey]);
-    void graphql(req, res, { audit, auth, now, reauthenticate: reauthenticator(presented, index), log });
+    audit.attribute(recognized, auth.ok ? null : authenticationErrorCode(auth.fault), [presented.apiKey, presented.applicationKey]);
+    // The request's logger goes with it (yoga's server context); what yoga logs at once, before its first wait, finds it active.
+    withRequestLogger(log, () => void graphql(req, res, { audit, auth, now, reauthenticate: reauthenticator(presented, index), log }));
   }
 
   /** GET /api/v1/validate: the monitoring API's key check (an API key alone, R4). */
   async function validate(req: IncomingMessage, res: ServerResponse, audit: RequestAudit, now: Date): Promise<void> {
     audit.operationType = 'http';
     audit.operationName = 'GET /api/v1/validate';
-    const headers = headersOf(req);
-    const apiKey = headers.get('dd-api-key')?.trim() || headers.get('x-api-key')?.trim() || null;
-    const verification = verify({ usage: 'AGENT_INTAKE', apiKey, applicationKey: null, clientToken: null, origin: headers.get('origin'), requiredScopes: [] }, index, now);
+    const { headers } = req;
+    const header = (name: string): string | null => {
+      const value = headers[name];
+      return typeof value === 'string' ? value : null;
+    };
+    const apiKey = header('dd-api-key')?.trim() || header('x-api-key')?.trim() || null;
+    const verification = verify({ usage: 'AGENT_INTAKE', apiKey, applicationKey: null, clientToken: null, origin: header('origin'), requiredScopes: [] }, index, now);
     audit.attribute(verification.recognized, verification.valid ? null : verification.fault.code, [apiKey]);
     // The plain route's answers, as the monitoring API gives them: the status says it all.
     if ((await auditor.settle(audit, 'validate')) === 'UNAVAILABLE') sendJson(res, 503, { errors: ['Service Unavailable'] });
@@ -233,15 +238,19 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
 
   /**
-   * Every request: its id, a logger that carries it, and one access line (and its metrics) once
-   * the response has finished, or the connection closed before.
+   * Every request: its id, a logger that carries it (made when a line is logged or GraphQL needs
+   * it), and one access line (and its metrics) once the response has finished, or the connection
+   * closed before.
    */
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const now = clock.now();
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
     const requestId = requestIdOf(req);
-    const log = logger.child({ requestId });
+    let log: Logger | undefined;
+    const logOf = (): Logger => (log ??= logger.child({ requestId }));
     res.setHeader('x-request-id', requestId);
     const audit = path === '/graphql' || path === SSE_STREAM_PATH || path === '/api/v1/validate' ? new RequestAudit(req, requestId, now) : null;
     let logged = false;
@@ -250,16 +259,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       logged = true;
       const line = accessLine({ method: req.method ?? 'GET', path, status: res.statusCode, durationMs: performance.now() - started, aborted }, audit);
       metrics.httpRequest(line, line.durationMs / 1000);
-      log.info(line, 'request');
+      if (logger.isLevelEnabled('info')) logOf().info(line, 'request');
     };
     res.once('finish', () => finished(false));
     res.once('close', () => finished(!res.writableFinished));
-    withRequestLogger(log, () => route(req, res, path, audit, now, log));
+    route(req, res, path, audit, now, logOf);
   }
 
-  function route(req: IncomingMessage, res: ServerResponse, path: string, audit: RequestAudit | null, now: Date, log: Logger): void {
+  function route(req: IncomingMessage, res: ServerResponse, path: string, audit: RequestAudit | null, now: Date, logOf: () => Logger): void {
     if ((path === '/graphql' || path === SSE_STREAM_PATH) && audit) {
-      serveGraphQL(req, res, audit, now, log);
+      serveGraphQL(req, res, audit, now, logOf());
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -268,7 +277,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }
     if (path === '/api/v1/validate' && audit) {
       validate(req, res, audit, now).catch((error: unknown) => {
-        log.error({ err: error }, 'validate failed');
+        logOf().error({ err: error }, 'validate failed');
         if (!res.headersSent) sendJson(res, 500, { errors: ['Internal Server Error'] });
       });
       return;
@@ -280,7 +289,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           res.end(text);
         },
         (error: unknown) => {
-          log.error({ err: error }, 'metrics failed');
+          logOf().error({ err: error }, 'metrics failed');
           sendJson(res, 500, { errors: ['Internal Server Error'] });
         },
       );
@@ -292,7 +301,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     }
     if (path === '/ready') {
       ready(res).catch((error: unknown) => {
-        log.error({ err: error }, 'readiness check failed');
+        logOf().error({ err: error }, 'readiness check failed');
         if (!res.headersSent) sendJson(res, 503, { status: 'not_ready' });
       });
       return;

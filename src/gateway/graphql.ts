@@ -48,7 +48,7 @@ import { graphQLErrorOf, httpOf, isDomainErrorCode, isRequestErrorCode, requestE
 import { schema } from '../graphql/schema.js';
 import type { Logger } from '../platform/logger.js';
 import { corsOption, graphiqlOption, renderGraphiQLPage } from './browser.js';
-import { yogaLogging } from './request-logging.js';
+import { requestLoggerOf, tagRequestLogger, withRequestLogger, yogaLogging, yogaRequestLine } from './request-logging.js';
 import { holdsSecret, redactSecrets } from '../platform/redact.js';
 import { isStoreUnavailable } from '../eventstore/errors.js';
 
@@ -60,7 +60,14 @@ export type ServerContext = {
   now: Date;
   /** The request's credentials authenticated again (subscriptions keep checking them, R26). */
   reauthenticate: (now: Date) => Authentication;
+  /** The request's logger (with its request id); absent where a transport has none (WebSocket). */
+  log?: Logger;
 };
+
+/** The request's logger, from a GraphQL context (which holds the server context's fields). */
+function requestLogOf(context: unknown): Logger | undefined {
+  return (context as Partial<ServerContext> | undefined)?.log;
+}
 
 /** Where graphql-sse's single-connection mode reserves its stream and posts its operations. */
 export const SSE_STREAM_PATH = '/graphql/stream';
@@ -350,30 +357,53 @@ function tooComplex(_context: unknown, error: GraphQLError): never {
  * not INTERNAL_SERVER_ERROR (R28).
  */
 function honestErrorsPlugin(logger: Logger): Plugin<GraphQLContext & ServerContext, ServerContext> {
+  // The requests whose document parsed: yoga says it is done processing them (a document that
+  // does not parse ends the processing with an error).
+  const parsed = new WeakSet<object>();
   return {
-    onValidate({ addValidationRule }) {
+    onValidate({ addValidationRule, context }) {
+      parsed.add(context);
       addValidationRule(boundedNames);
     },
-    onRequestParse({ requestParser, setRequestParser }) {
+    onRequestParse({ requestParser, setRequestParser, serverContext }) {
+      const log = serverContext.log;
+      yogaRequestLine(log, 'parsing');
       if (!requestParser) return;
       const parse = requestParser;
       setRequestParser(async (request) => {
         try {
           return await parse(request);
         } catch (error) {
-          if (error instanceof GraphQLError) throw error;
-          throw requestError('BAD_REQUEST', 'the request could not be read: the body, variables and extensions must be JSON');
+          // yoga logs what it masks of it later, outside the request: the error says which request.
+          if (error instanceof GraphQLError) throw tagRequestLogger(error, log);
+          throw tagRequestLogger(requestError('BAD_REQUEST', 'the request could not be read: the body, variables and extensions must be JSON'), log);
         }
       });
+    },
+    onParams({ context, paramsHandler, setParamsHandler }) {
+      const log = requestLogOf(context);
+      yogaRequestLine(log, 'processing');
+      // yoga parses and validates at once (and masks and logs a document it refuses): with the request's logger.
+      if (log !== undefined) setParamsHandler((payload) => withRequestLogger(log, () => paramsHandler(payload)));
+    },
+    onExecutionResult({ context }) {
+      if (parsed.has(context)) yogaRequestLine(requestLogOf(context), 'processed');
     },
     onResultProcess(payload) {
       const { result, serverContext } = payload;
       const audit = serverContext.audit;
-      if (isAsyncIterable(result)) payload.setResult(honestStream(result, audit, logger));
-      else if (Array.isArray(result)) payload.setResult(result.map((item) => honestResult(item, audit, logger)));
-      else payload.setResult(honestResult(result, audit, logger));
+      const log = serverContext.log ?? logger;
+      if (isAsyncIterable(result)) payload.setResult(honestStream(result, audit, log));
+      else if (Array.isArray(result)) payload.setResult(result.map((item) => honestResult(item, audit, log)));
+      else payload.setResult(honestResult(result, audit, log));
     },
   };
+}
+
+/** The errors of a result (not a stream) are its request's: the error mask and yoga log them with its logger. */
+function tagErrors(result: unknown, log: Logger | undefined): void {
+  if (log === undefined || isAsyncIterableValue(result)) return;
+  for (const error of (result as ExecutionResult).errors ?? []) tagRequestLogger(error, log);
 }
 
 /** Records what the operation was and how it ended, and writes the entry before the response goes. */
@@ -397,16 +427,25 @@ function auditPlugin(auditor: RequestAuditor): Plugin<GraphQLContext & ServerCon
     onExecute({ args }) {
       recordOperation(args);
       // How it ended is recorded from the errors as they leave (honestResult), whatever the phase.
+      // The error mask runs next (and yoga logs what it masked): the errors say which request.
+      const log = requestLogOf(args.contextValue);
+      return log === undefined ? undefined : { onExecuteDone: ({ result }) => tagErrors(result, log) };
     },
     onSubscribe({ args, setSubscribeFn }) {
       recordOperation(args);
       setSubscribeFn(subscribeEventByEvent);
       const audit = (args.contextValue as GraphQLContext).audit;
+      const log = requestLogOf(args.contextValue);
       // A subscription refused at its start: its outcome, also where the result does not pass
       // through honestResult (graphql-sse's single-connection mode, WebSocket).
       return {
         onSubscribeResult({ result }) {
+          tagErrors(result, log);
           if (!isAsyncIterableValue(result) && result.errors) audit.errors(result.errors.map(startCodeOf));
+          return log === undefined ? undefined : { onNext: ({ result: payload }) => tagErrors(payload, log) };
+        },
+        onSubscribeError({ error }) {
+          if (typeof error === 'object' && error !== null) tagRequestLogger(error, log);
         },
       };
     },
@@ -563,6 +602,7 @@ export function createGraphQLHandler(options: {
     context: ({ audit, auth, now, reauthenticate }) => ({ requestId: audit.requestId, now, keyledger, readDb, credentials, audit, auth, feeds, reauthenticate }),
     maskedErrors: {
       maskError: (error, message) => {
+        const log = requestLoggerOf(error) ?? logger;
         const graphQLError = error instanceof GraphQLError ? error : null;
         const original = graphQLError?.originalError ?? error;
         if (original instanceof DomainError) {
@@ -578,7 +618,7 @@ export function createGraphQLHandler(options: {
             extensions: { code: 'STORE_UNAVAILABLE', http: httpOf('STORE_UNAVAILABLE') },
           });
         }
-        logger.error({ err: original, path: graphQLError?.path }, 'unexpected error in a GraphQL request');
+        log.error({ err: original, path: graphQLError?.path }, 'unexpected error in a GraphQL request');
         return new GraphQLError(message, { nodes: graphQLError?.nodes ?? null, path: graphQLError?.path ?? null, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
     },

@@ -1,10 +1,18 @@
 // What the gateway logs about requests: every line logged while a request is handled carries its
-// request id (a pino child logger per request, found through AsyncLocalStorage by the loggers
-// that are not handed one: yoga's and the GraphQL handler's), yoga's own lines get a message and
-// the right level (a client's refusal is info, a server fault error with its stack), and one
-// access line per request says how it ended.
+// request id, yoga's own lines get a message and the right level (a client's refusal is info, a
+// server fault error with its stack), and one access line per request says how it ended.
+//
+// A request's logger (a pino child with its request id) is handed down: to the routes, and to
+// yoga in the request's server context (`log`), where the GraphQL handler's plugins find it. No
+// AsyncLocalStorage: it would put promise hooks on every promise of the process. The loggers
+// that are not handed one (yoga's own, the error mask's) find it in three ways:
+// - during the synchronous part of a request's handling, and of yoga's processing of its
+//   document (`withRequestLogger`): GraphiQL's line, a refused document's;
+// - by the error they log, tagged with its request's logger where it was thrown
+//   (`tagRequestLogger`);
+// - yoga's per-request debug lines (parsing, processing) are logged by the GraphQL handler's
+//   plugins with the request's logger, and dropped when yoga logs them without one.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { inspect } from 'node:util';
 import { GraphQLError } from 'graphql';
 import type { YogaLogger } from 'graphql-yoga';
@@ -14,25 +22,69 @@ import type { Logger } from '../platform/logger.js';
 import type { AuditSettlement, RequestAudit } from '../audit/request-audit.js';
 import type { RequestOutcome } from '../domain/requests.js';
 
-const requestLoggers = new AsyncLocalStorage<Logger>();
+/** The logger of the request whose handling runs synchronously now, if any. */
+let active: Logger | undefined;
 
-/** Runs the handling of one request with its logger as the one every request-scoped logger uses. */
+/** Runs (the synchronous part of) the handling of one request with its logger as the active one. */
 export function withRequestLogger<T>(logger: Logger, work: () => T): T {
-  return requestLoggers.run(logger, work);
+  const previous = active;
+  active = logger;
+  try {
+    return work();
+  } finally {
+    active = previous;
+  }
+}
+
+/** Errors thrown in a request's handling, by the request's logger: found again where they are logged. */
+const errorLoggers = new WeakMap<object, Logger>();
+
+/** Says which request an error belongs to, for the lines that log it later (yoga's, the mask's). */
+export function tagRequestLogger<E extends object>(error: E, logger: Logger | undefined): E {
+  if (logger !== undefined) errorLoggers.set(error, logger);
+  return error;
+}
+
+/** The logger of the request an error (or, for a GraphQL error, what it wraps) was tagged with. */
+export function requestLoggerOf(error: unknown): Logger | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const logger = errorLoggers.get(current);
+    if (logger !== undefined) return logger;
+    current = current instanceof GraphQLError ? current.originalError : undefined;
+  }
+  return undefined;
 }
 
 /**
- * A logger that logs through the current request's logger (so with its request id) inside a
- * request, and through `base` outside one.
+ * A logger that logs through the active request's logger (so with its request id) inside a
+ * request's synchronous handling, and through `base` outside one.
  */
 export function requestScoped(base: Logger): Logger {
   return new Proxy(base, {
     get(target, property) {
-      const current = requestLoggers.getStore() ?? target;
+      const current = active ?? target;
       const value: unknown = Reflect.get(current, property, current);
       return typeof value === 'function' ? value.bind(current) : value;
     },
   });
+}
+
+/**
+ * yoga's debug lines of each request, which it logs without the request: the GraphQL handler's
+ * plugins log them with it (see `yogaRequestLine`), and yoga's own are dropped. "Request aborted"
+ * is dropped too: the access line says `aborted`.
+ */
+const YOGA_REQUEST_LINES = {
+  parsing: 'Parsing request to extract GraphQL parameters',
+  processing: 'Processing GraphQL Parameters',
+  processed: 'Processing GraphQL Parameters done.',
+} as const;
+const DROPPED = new Set<unknown>([...Object.values(YOGA_REQUEST_LINES), 'Request aborted']);
+
+/** One of yoga's per-request debug lines, with the request's logger. */
+export function yogaRequestLine(logger: Logger | undefined, line: keyof typeof YOGA_REQUEST_LINES): void {
+  if (logger?.isLevelEnabled('debug')) logger.debug(`graphql: ${YOGA_REQUEST_LINES[line]}`);
 }
 
 /** Codes that name the server's own trouble rather than the client's mistake. */
@@ -84,12 +136,16 @@ function logYogaError(log: Logger, args: readonly unknown[]): void {
 
 /** yoga's `logging` option: every line with a message, the request id inside a request, and the right level. */
 export function yogaLogging(base: Logger): YogaLogger {
-  const current = () => requestLoggers.getStore() ?? base;
+  const current = () => active ?? base;
   return {
-    debug: (...args: unknown[]) => current().debug(`graphql: ${args.map(describe).join(' ')}`),
+    debug: (...args: unknown[]) => {
+      if (args.length === 1 && DROPPED.has(args[0])) return;
+      const log = current();
+      if (log.isLevelEnabled('debug')) log.debug(`graphql: ${args.map(describe).join(' ')}`);
+    },
     info: (...args: unknown[]) => current().info(`graphql: ${args.map(describe).join(' ')}`),
     warn: (...args: unknown[]) => current().warn(`graphql: ${args.map(describe).join(' ')}`),
-    error: (...args: unknown[]) => logYogaError(current(), args),
+    error: (...args: unknown[]) => logYogaError(args.map(requestLoggerOf).find((log) => log !== undefined) ?? current(), args),
   };
 }
 

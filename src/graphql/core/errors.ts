@@ -95,6 +95,11 @@ const ARTICLE = { API_KEY: 'an API key', APPLICATION_KEY: 'an application key', 
  * Why the API refuses credentials, as a GraphQL client is told: every fault is UNAUTHENTICATED
  * (401) but an API key from a browser (403). Unknown and revoked credentials read alike.
  */
+/** The code `authenticationError` gives a fault, without making the error (a request's audit record needs only the code). */
+export function authenticationErrorCode(fault: Fault): 'API_KEY_IN_BROWSER' | 'UNAUTHENTICATED' {
+  return fault.code === 'API_KEY_IN_BROWSER' ? 'API_KEY_IN_BROWSER' : 'UNAUTHENTICATED';
+}
+
 export function authenticationError(fault: Fault): DomainError {
   const { code, slot, presented } = fault;
   const unauthenticated = (message: string) => new DomainError('UNAUTHENTICATED', message);

@@ -2,6 +2,7 @@
 // another type, is refused as NOT_FOUND, like a foreign one (R20).
 
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import { isObjectType, type GraphQLSchema } from 'graphql';
 import { notFound } from '../../domain/errors.js';
 import { CREDENTIAL_KINDS, type CredentialKind, type PrincipalKind } from '../../domain/events.js';
 
@@ -39,4 +40,20 @@ export function tryDecodeCredential(value: string): { kind: CredentialKind; id: 
   if (!decoded) return null;
   const kind = CREDENTIAL_KINDS.find((k) => CREDENTIAL_TYPENAME[k] === decoded.typename);
   return kind ? { kind, id: decoded.id } : null;
+}
+
+/**
+ * The `id` field of each of `typenames`, resolved without a promise: the relay plugin's own
+ * resolver awaits the id of the row (one promise per id of a page); this one encodes the row's
+ * `id` as that resolver does (`encodeGlobalID` of the type's name and the id). For the node types
+ * whose `id` resolves to their row's `id` column.
+ */
+export function syncGlobalIds(schema: GraphQLSchema, typenames: readonly string[]): GraphQLSchema {
+  for (const typename of typenames) {
+    const type = schema.getType(typename);
+    const field = isObjectType(type) ? type.getFields().id : undefined;
+    if (!field) throw new Error(`${typename} is not an object type with an id`);
+    field.resolve = (row: { readonly id: string }) => encodeGlobalID(typename, String(row.id));
+  }
+  return schema;
 }

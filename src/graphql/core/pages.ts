@@ -50,6 +50,36 @@ export function selects(info: GraphQLResolveInfo, path: readonly string[]): bool
   return true;
 }
 
+/**
+ * The names of the fields the field being resolved selects at `path` below it (through
+ * fragments, whatever their type condition), or null when it selects none there.
+ */
+export function selectedFieldNames(info: GraphQLResolveInfo, path: readonly string[]): Set<string> | null {
+  let fields: readonly FieldNode[] = info.fieldNodes;
+  for (const name of path) {
+    const sets = fields.flatMap((field) => (field.selectionSet ? [field.selectionSet] : []));
+    fields = fieldsNamed(sets, name, info.fragments);
+    if (fields.length === 0) return null;
+  }
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const walk = (set: SelectionSetNode): void => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) names.add(selection.name.value);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
+      else {
+        const fragment = info.fragments[selection.name.value];
+        if (fragment && !seen.has(fragment.name.value)) {
+          seen.add(fragment.name.value);
+          walk(fragment.selectionSet);
+        }
+      }
+    }
+  };
+  for (const field of fields) if (field.selectionSet) walk(field.selectionSet);
+  return names;
+}
+
 /** The page a connection's arguments ask for, its count read with its rows when the document selects `totalCount`. */
 export function pageOf(args: { readonly first?: number | null; readonly after?: string | null }, info: GraphQLResolveInfo): PageArgs {
   return { first: args.first, after: args.after, totalCount: selects(info, ['totalCount']) };

@@ -16,7 +16,7 @@ import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
 import type { GraphQLContext } from '../core/context.js';
 import { decodeId } from '../core/ids.js';
-import { lastUsedOf, pageOf, readPage, selects } from '../core/pages.js';
+import { lastUsedOf, pageOf, readPage, selectedFieldNames, selects } from '../core/pages.js';
 import { parseList } from '../../../projections/core/lists.js';
 import { Order, Principal, principalIdArg } from './principals.js';
 
@@ -60,6 +60,58 @@ function lastUsedAt(
 
 /** Whether a list's page should read when each credential was last used. */
 const withLastUsed = (info: GraphQLResolveInfo) => selects(info, ['edges', 'node', 'lastUsedAt']);
+
+type Column = keyof CredentialsTable;
+
+/**
+ * The columns each field of the credential types reads of its row (`id`, `kind`, `org_id` and the
+ * keysets' columns are always read; `lastUsedAt` is read with the page or in a batch). A field
+ * missing here makes its page read every column.
+ */
+const FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
+  __typename: [],
+  id: [],
+  name: ['name'],
+  last4: ['last4'],
+  status: ['status', 'expires_at', 'revokes_at'],
+  revocationReason: ['revocation_reason', 'status', 'revokes_at'],
+  scopes: ['scopes'],
+  effectivePermissions: ['scopes', 'owner_id'],
+  owner: ['owner_id'],
+  createdBy: ['created_by'],
+  createdAt: ['created_at'],
+  modifiedAt: ['modified_at'],
+  revokedAt: ['revoked_at', 'status', 'revokes_at'],
+  expiresAt: ['expires_at'],
+  lastUsedAt: [],
+  successor: ['successor_id'],
+  revokesAt: ['revokes_at'],
+  allowedOrigins: ['allowed_origins'],
+};
+
+/** Per field node of a document (yoga parses each document once): the columns its page reads. */
+const pageColumns = new WeakMap<object, readonly Column[] | null>();
+
+/** The columns a list's rows need for the fields the document selects of them; null for every column. */
+function columnsOf(info: GraphQLResolveInfo): readonly Column[] | null {
+  const key = info.fieldNodes[0];
+  if (key !== undefined && info.fieldNodes.length === 1) {
+    const known = pageColumns.get(key);
+    if (known !== undefined) return known;
+  }
+  const names = selectedFieldNames(info, ['edges', 'node']);
+  let columns: Column[] | null = [];
+  for (const name of names ?? []) {
+    const read = FIELD_COLUMNS[name];
+    if (read === undefined) {
+      columns = null;
+      break;
+    }
+    columns.push(...read);
+  }
+  if (key !== undefined && info.fieldNodes.length === 1) pageColumns.set(key, columns);
+  return columns;
+}
 
 function loadCredentials(ids: readonly string[], context: GraphQLContext, kind: CredentialKind): Promise<(CredentialsTable | Error)[]> {
   return credentialsByIds(context.readDb, ids, kind);
@@ -208,6 +260,7 @@ builder.queryFields((t) => ({
         page: pageOf(args, info),
         now: context.now,
         withLastUsed: withLastUsed(info),
+        columns: columnsOf(info),
       } as const;
       return readPage(context, () => listCredentials(context.readDb, list));
     },
@@ -228,6 +281,7 @@ builder.queryFields((t) => ({
         page: pageOf(args, info),
         now: context.now,
         withLastUsed: withLastUsed(info),
+        columns: columnsOf(info),
       } as const;
       return readPage(context, () => listCredentials(context.readDb, list));
     },
@@ -247,6 +301,7 @@ builder.queryFields((t) => ({
         page: pageOf(args, info),
         now: context.now,
         withLastUsed: withLastUsed(info),
+        columns: columnsOf(info),
       } as const;
       return readPage(context, () => listCredentials(context.readDb, list));
     },
