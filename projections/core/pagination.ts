@@ -4,7 +4,7 @@
 // the filter too (an uncorrelated scalar subquery, which the store evaluates once, independent
 // of the cursor); only a page after a cursor that comes back empty takes a count of its own.
 
-import { CompiledQuery, sql, type Compilable, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { CompiledQuery, sql, type Compilable, type Expression, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { DomainError } from '../../src/domain/errors.js';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -138,6 +138,7 @@ function pageQuery<DB, TB extends keyof DB, Row>(
   after: readonly (string | number)[] | null,
   first: number,
   withCount: boolean,
+  count?: Expression<unknown>,
 ): SelectQueryBuilder<DB, TB, Row | Counted<Row>> {
   const descending = keyset.direction === 'DESC';
   const columns = sql.join(keyset.keys.map((key) => sql.ref(key.column)));
@@ -147,7 +148,7 @@ function pageQuery<DB, TB extends keyof DB, Row>(
   // The count of the filter (not of the cursor), computed once per statement: see the header.
   if (withCount)
     return query
-      .select(sql<string | number>`${countOf(filtered)}`.as(TOTAL))
+      .select(sql<string | number>`${count ?? countOf(filtered)}`.as(TOTAL))
       .limit(first + 1)
       .$castTo<Counted<Row>>();
   return query.limit(first + 1);
@@ -181,12 +182,21 @@ function connectionOf<Row>(
   };
 }
 
-/** One page of `filtered` (its rows selected, not yet ordered) in the keyset's order, after the cursor. */
-export async function keysetConnection<DB, TB extends keyof DB, Row>(filtered: SelectQueryBuilder<DB, TB, Row>, keyset: Keyset<Row>, page: PageArgs): Promise<Connection<Row>> {
+/**
+ * One page of `filtered` (its rows selected, not yet ordered) in the keyset's order, after the
+ * cursor. `count`: a statement that reads how many rows `filtered` selects (a count kept by a
+ * projection), instead of counting them.
+ */
+export async function keysetConnection<DB, TB extends keyof DB, Row>(
+  filtered: SelectQueryBuilder<DB, TB, Row>,
+  keyset: Keyset<Row>,
+  page: PageArgs,
+  count?: Expression<unknown>,
+): Promise<Connection<Row>> {
   const first = pageSize(page.first);
   const after = page.after ? decodeCursor(page.after, keyset) : null;
   const withCount = page.totalCount === true;
-  const rows = await pageQuery(filtered, keyset, after, first, withCount).execute();
+  const rows = await pageQuery(filtered, keyset, after, first, withCount, count).execute();
   return connectionOf(rows, keyset, after, first, withCount, () => countRows(filtered));
 }
 
@@ -245,6 +255,8 @@ export interface Reusable<Q> {
   readonly key: string;
   readonly values: readonly unknown[];
   readonly build: (values: readonly unknown[]) => Q;
+  /** A page's: the statement that reads its count, made with the same values (see `keysetConnection`). */
+  readonly count?: (values: readonly unknown[]) => Expression<unknown>;
 }
 
 /** The rows of a read compiled once per shape (see `Reusable`). */
@@ -259,11 +271,11 @@ export async function reusedKeysetConnection<DB, TB extends keyof DB, Row>(
   keyset: Keyset<Row>,
   page: PageArgs,
 ): Promise<Connection<Row>> {
-  if (page.after) return keysetConnection(list.build(list.values), keyset, page);
+  if (page.after) return keysetConnection(list.build(list.values), keyset, page, list.count?.(list.values));
   const first = pageSize(page.first);
   const withCount = page.totalCount === true;
   const shape = compiledShape(list.db, `${list.key}|${keyset.tag.join(',')}|${first}|${withCount ? 'counted' : ''}`, () =>
-    pageQuery(list.build(list.values.map((_, i) => slotOf(i))), keyset, null, first, withCount).compile(),
+    pageQuery(list.build(list.values.map((_, i) => slotOf(i))), keyset, null, first, withCount, list.count?.(list.values.map((_, i) => slotOf(i)))).compile(),
   );
   const rows = await runShape<Row | Counted<Row>>(list.db, shape, list.values);
   return connectionOf(rows, keyset, null, first, withCount, () => countRows(list.build(list.values)));

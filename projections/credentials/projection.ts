@@ -38,12 +38,20 @@ async function insertCredential(tx: Transaction<CredentialsTables>, c: NewCreden
       expiry_recorded_at: null,
     })
     .execute();
+  // The lists' counts (tables.ts): the org's of this kind, and the owner's.
+  const counts = [{ org_id: c.orgId, kind: c.kind, owner_id: '', entries: 1 }];
+  if (c.ownerId !== null) counts.push({ org_id: c.orgId, kind: c.kind, owner_id: c.ownerId, entries: 1 });
+  await tx
+    .insertInto('credential_counts')
+    .values(counts)
+    .onConflict((oc) => oc.columns(['org_id', 'kind', 'owner_id']).doUpdateSet((eb) => ({ entries: eb(eb.ref('credential_counts.entries'), '+', 1) })))
+    .execute();
 }
 
 export const credentialsProjection: Projection<CredentialsTables, Recorded<CredentialEvent>> = {
   name: 'credentials',
   handles: CREDENTIAL_EVENT_TYPES,
-  tables: ['credentials'],
+  tables: ['credentials', 'credential_counts'],
   migrations: {
     '0001_create': {
       async up(db) {
@@ -93,6 +101,26 @@ export const credentialsProjection: Projection<CredentialsTables, Recorded<Crede
         await db.schema.dropIndex('credentials_grace_due').ifExists().execute();
         await db.schema.dropIndex('credentials_expiry_due').ifExists().execute();
         for (const column of ['successor_id', 'revokes_at', 'expiry_recorded_at']) await db.schema.alterTable('credentials').dropColumn(column).execute();
+      },
+    },
+    // An unfiltered list's totalCount without counting (tables.ts); counted once from the rows already there.
+    '0003_counts': {
+      async up(db) {
+        await db.schema
+          .createTable('credential_counts')
+          .addColumn('org_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('owner_id', 'text', (c) => c.notNull())
+          .addColumn('entries', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('credential_counts_pkey', ['org_id', 'kind', 'owner_id'])
+          .execute();
+        await sql`insert into credential_counts (org_id, kind, owner_id, entries) select org_id, kind, '', count(*) from credentials group by org_id, kind`.execute(db);
+        await sql`insert into credential_counts (org_id, kind, owner_id, entries) select org_id, kind, owner_id, count(*) from credentials where owner_id is not null group by org_id, kind, owner_id`.execute(
+          db,
+        );
+      },
+      async down(db) {
+        await db.schema.dropTable('credential_counts').ifExists().execute();
       },
     },
   },

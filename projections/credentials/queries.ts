@@ -204,5 +204,16 @@ export function listCredentials(db: Kysely<CredentialsTables & UsageTables & Pri
   // A filtered list is built each time; the plain one (a dashboard's) is compiled once per shape.
   if (filter) return keysetConnection(build(values), keyset, list.page);
   const key = `credentials|${list.kind}|${restricted ? (scope.serviceAccounts ? 'own+service' : 'own') : 'all'}|${list.columns?.join(',') ?? '*'}|${list.withLastUsed ? 'used' : ''}`;
-  return reusedKeysetConnection({ db, key, values, build }, keyset, list.page);
+  // The org's list, or a principal's own keys, reads its count where the projection keeps it (credential_counts).
+  const kept = !restricted || !scope.serviceAccounts;
+  const count = kept
+    ? (vs: readonly unknown[]) =>
+        db
+          .selectFrom('credential_counts')
+          .select(sql<number | string>`coalesce(sum(entries), 0)`.as('n'))
+          .where('org_id', '=', vs[0] as string)
+          .where('kind', '=', list.kind)
+          .where('owner_id', '=', restricted ? (vs[1] as string) : '')
+    : undefined;
+  return reusedKeysetConnection({ db, key, values, build, ...(count === undefined ? {} : { count }) }, keyset, list.page);
 }

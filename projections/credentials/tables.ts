@@ -34,6 +34,20 @@ export interface CredentialsTable {
   expiry_recorded_at: string | null;
 }
 
+/**
+ * How many credentials of a kind an organization has (`owner_id` ''), and how many application
+ * keys each principal owns: what an unfiltered list's totalCount reads instead of counting, so a
+ * dashboard costs the same in an org of ten keys and of a hundred thousand. Rows are never
+ * deleted from `credentials` (a revoked key stays), so these only grow.
+ */
+interface CredentialCountsTable {
+  org_id: string;
+  kind: CredentialKind;
+  owner_id: string;
+  entries: number | string;
+}
+
 export interface CredentialsTables {
   credentials: CredentialsTable;
+  credential_counts: CredentialCountsTable;
 }
