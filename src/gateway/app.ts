@@ -374,6 +374,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       await scheduler.stop();
       await auditor.close();
       await index.stop();
+      // What was appended reaches the read models before the lease holder's projections stop
+      // (within the store's bound): a CLI reading them next (an export, a report) finds every
+      // request this gateway answered. A follower leaves that to the holder.
+      if (runner.leading)
+        await store
+          .headPosition()
+          .then((head) => runner.waitFor(head, { timeoutMs }))
+          .catch((error: unknown) => logger.warn({ err: error }, 'stopping before the projections caught up with the store; they go on at the next start'));
       await runner.stop();
       await readStore.close();
       await store.close();
