@@ -285,17 +285,22 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-/** Several runs of one case (rounds) as one: summed requests and time, pooled latencies. */
-export function summarize(runs: readonly LoadRun[]): LoadSummary {
+/** Several runs as one: summed requests and time, their latencies pooled (in run order). */
+export function mergeRuns(runs: readonly LoadRun[]): LoadRun {
   const done = runs.reduce((n, r) => n + r.done, 0);
-  const ms = runs.reduce((n, r) => n + r.ms, 0);
-  const all = new Float64Array(done);
+  const latencies = new Float64Array(done);
   let at = 0;
   for (const run of runs) {
-    all.set(run.latencies.subarray(0, run.done), at);
+    latencies.set(run.latencies.subarray(0, run.done), at);
     at += run.done;
   }
-  all.sort();
+  return { done, ms: runs.reduce((n, r) => n + r.ms, 0), latencies };
+}
+
+/** Several runs of one case (rounds) as one: summed requests and time, pooled latencies. */
+export function summarize(runs: readonly LoadRun[]): LoadSummary {
+  const { done, ms, latencies } = mergeRuns(runs);
+  const all = latencies.sort();
   return { done, ms, rate: perSecond(done, ms), p50Ms: quantile(all, 0.5), p99Ms: quantile(all, 0.99) };
 }
 

@@ -12,7 +12,7 @@
 
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { App } from '../src/gateway/app.js';
-import { type Benchmark, type Figure, type LoadRun, type Row, fmtMs, HttpLoad, log, startBenchGateway, summarize, toMicros } from './lib.js';
+import { type Benchmark, type Figure, type LoadRun, type Row, fmtMs, HttpLoad, log, mergeRuns, startBenchGateway, summarize, toMicros } from './lib.js';
 
 const BENCH = 'thread';
 /** How long validate runs with the projections stopped: the backlog (about 10k-30k events here). */
@@ -82,17 +82,6 @@ async function measure(thread: 'worker' | 'main'): Promise<Placement> {
   } finally {
     await gateway.close();
   }
-}
-
-function mergeRuns(runs: readonly LoadRun[]): LoadRun {
-  const done = runs.reduce((n, r) => n + r.done, 0);
-  const latencies = new Float64Array(done);
-  let at = 0;
-  for (const run of runs) {
-    latencies.set(run.latencies.subarray(0, run.done), at);
-    at += run.done;
-  }
-  return { done, ms: runs.reduce((n, r) => n + r.ms, 0), latencies };
 }
 
 function figures(p: Placement): Figure[] {
