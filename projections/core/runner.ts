@@ -100,8 +100,9 @@ const LAG_COUNT_CAP = 1_000_000;
 
 /**
  * Under a flood (a batch this large), a feed waits this long before reading on, so that its
- * next transaction takes a few hundred events instead of a few dozen: the request path and the
- * projections share one event loop. Quiet, a feed applies each event as it comes.
+ * next transaction takes a few hundred events instead of a few dozen (fewer commits, and fewer
+ * waits for the file's write lock by the appends of the other thread, or of the same loop when the
+ * projections run on the main thread). Quiet, a feed applies each event as it comes.
  */
 const FLOOD_BATCH = 32;
 const FLOOD_PAUSE_MS = 100;

@@ -22,7 +22,7 @@ import { redactSecrets } from '../../src/platform/redact.js';
 import { adoptWriteLocks, releaseWorkerClaims, shareWriteLocks } from '../../src/sqlite/database.js';
 import type { LeaseEvents, LeaseStatus, ProjectionLease } from './lease.js';
 import type { CheckpointTables, ProjectableEvent } from './projection.js';
-import type { FeedState, ProjectionRunner, ProjectionStatus, ProjectionWorker, WorkerEvents, WorkerProjections } from './runner.js';
+import type { FeedState, LeaderDuty, ProjectionRunner, ProjectionStatus, ProjectionWorker, WorkerEvents, WorkerProjections } from './runner.js';
 
 /** What the main thread hands the worker: the entry module's own setup, and the shared write locks. */
 interface WorkerBoot<S> {
@@ -168,11 +168,6 @@ export class ProjectionThread<S, E extends ProjectableEvent> implements Projecti
     await this.#worker?.terminate();
   }
 
-  /** Whether a worker runs now. */
-  get alive(): boolean {
-    return this.#worker !== undefined;
-  }
-
   #spawn(): void {
     const boot: WorkerBoot<S> = {
       setup: this.#options.setup,
@@ -250,12 +245,8 @@ export class ProjectionThread<S, E extends ProjectableEvent> implements Projecti
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
-      this.#post({ t: 'call', id, ...call });
+      worker.postMessage({ t: 'call', id, ...call } satisfies ToWorker);
     });
-  }
-
-  #post(message: ToWorker): void {
-    this.#worker?.postMessage(message);
   }
 }
 
@@ -355,15 +346,16 @@ export function reportingLease(lease: ProjectionLease): ProjectionLease {
 }
 
 /** In the worker: a duty that reports to the main thread what the followed projections commit. */
-export function appliedReporter(): { name: string; start(): void; stop(): Promise<void>; applied(projection: string, events: readonly RecordedEvent[]): void } {
+export function appliedReporter(): LeaderDuty<RecordedEvent> {
   const port = requirePort();
+  // The runner tells it of these projections only (all of them when null).
   const from = (workerData as WorkerBoot<unknown>).appliedFrom;
   return {
     name: 'applied-reporter',
+    ...(from === null ? {} : { projections: from }),
     start() {},
     async stop() {},
     applied(projection, events) {
-      if (from !== null && !from.includes(projection)) return;
       port.postMessage({ t: 'applied', projection, events: events.map(plainEvent) } satisfies ToMain);
     },
   };

@@ -223,13 +223,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   async function validate(req: IncomingMessage, res: ServerResponse, audit: RequestAudit, now: Date): Promise<void> {
     audit.operationType = 'http';
     audit.operationName = 'GET /api/v1/validate';
-    const { headers } = req;
-    const header = (name: string): string | null => {
-      const value = headers[name];
-      return typeof value === 'string' ? value : null;
-    };
-    const apiKey = header('dd-api-key')?.trim() || header('x-api-key')?.trim() || null;
-    const verification = verify({ usage: 'AGENT_INTAKE', apiKey, applicationKey: null, clientToken: null, origin: header('origin'), requiredScopes: [] }, index, now);
+    const headers = headersOf(req);
+    const apiKey = headers.get('dd-api-key')?.trim() || headers.get('x-api-key')?.trim() || null;
+    const verification = verify({ usage: 'AGENT_INTAKE', apiKey, applicationKey: null, clientToken: null, origin: headers.get('origin'), requiredScopes: [] }, index, now);
     audit.attribute(verification.recognized, verification.valid ? null : verification.fault.code, [apiKey]);
     // The plain route's answers, as the monitoring API gives them: the status says it all.
     if ((await auditor.settle(audit, 'validate')) === 'UNAVAILABLE') sendJson(res, 503, { errors: ['Service Unavailable'] });

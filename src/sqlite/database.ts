@@ -80,12 +80,8 @@ export class AsyncLock {
     let release!: () => void;
     this.#tail = new Promise<void>((r) => (release = r));
     await previous;
-    try {
-      await acquireShared(this.#cell, THIS_THREAD);
-    } catch (error) {
-      release();
-      throw error;
-    }
+    // Free: taken at once (the common case, no wait); else wait for the other thread to hand it over.
+    if (Atomics.compareExchange(this.#cell, OWNER, FREE, THIS_THREAD) !== FREE) await acquireShared(this.#cell, THIS_THREAD);
     this.#held = true;
     try {
       return await work();

@@ -10,7 +10,7 @@ import { credentialStatus } from '../../domain/credential.js';
 import type { CredentialKind } from '../../domain/events.js';
 import { parseFilterText } from '../../domain/input.js';
 import { effectivePermissions, isPermission } from '../../domain/permissions.js';
-import { applicationKeyReadScope } from '../../domain/principal.js';
+import { applicationKeyReadScope, type ApplicationKeyReadScope } from '../../domain/principal.js';
 import { MAX_GRACE_PERIOD_SECONDS } from '../../domain/rotation.js';
 import { actorOf } from '../core/actor.js';
 import { builder } from '../core/builder.js';
@@ -244,67 +244,49 @@ function orderOf(order: { field: ListOrder['field']; direction: ListOrder['direc
   return { field: order?.field ?? 'CREATED_AT', direction: order?.direction ?? 'DESC' };
 }
 
+/** A page of the actor's organization's credentials of a kind, as its connection's arguments and document ask for it. */
+function credentialPage(
+  kind: CredentialKind,
+  args: { filter?: Filter | null; orderBy?: Parameters<typeof orderOf>[0]; first?: number | null; after?: string | null },
+  context: GraphQLContext,
+  info: GraphQLResolveInfo,
+  readScope?: ApplicationKeyReadScope,
+) {
+  const list = {
+    orgId: actorOf(context).orgId,
+    kind,
+    ...(readScope === undefined ? {} : { readScope }),
+    filter: filterOf(args.filter),
+    order: orderOf(args.orderBy),
+    page: pageOf(args, info),
+    now: context.now,
+    withLastUsed: withLastUsed(info),
+    columns: columnsOf(info),
+  };
+  return readPage(context, () => listCredentials(context.readDb, list));
+}
+
 builder.queryFields((t) => ({
   apiKeys: t.connection({
     type: ApiKey,
     description: "The organization's API keys (never their secrets).",
     authScopes: { permission: 'api_keys_read' },
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-    resolve: (_parent, args, context, info) => {
-      const actor = actorOf(context);
-      const list = {
-        orgId: actor.orgId,
-        kind: 'API_KEY',
-        filter: filterOf(args.filter),
-        order: orderOf(args.orderBy),
-        page: pageOf(args, info),
-        now: context.now,
-        withLastUsed: withLastUsed(info),
-        columns: columnsOf(info),
-      } as const;
-      return readPage(context, () => listCredentials(context.readDb, list));
-    },
+    resolve: (_parent, args, context, info) => credentialPage('API_KEY', args, context, info),
   }),
   applicationKeys: t.connection({
     type: ApplicationKey,
     description: "Application keys: all of the organization's with org_app_keys_read, otherwise one's own (and service accounts' with service_account_write).",
     authScopes: { authenticated: true },
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-    resolve: (_parent, args, context, info) => {
-      const actor = actorOf(context);
-      const list = {
-        orgId: actor.orgId,
-        kind: 'APPLICATION_KEY',
-        readScope: applicationKeyReadScope(actor),
-        filter: filterOf(args.filter),
-        order: orderOf(args.orderBy),
-        page: pageOf(args, info),
-        now: context.now,
-        withLastUsed: withLastUsed(info),
-        columns: columnsOf(info),
-      } as const;
-      return readPage(context, () => listCredentials(context.readDb, list));
-    },
+    resolve: (_parent, args, context, info) => credentialPage('APPLICATION_KEY', args, context, info, applicationKeyReadScope(actorOf(context))),
   }),
   clientTokens: t.connection({
     type: ClientToken,
     description: "The organization's client tokens.",
     authScopes: { permission: 'client_tokens_read' },
     args: { filter: t.arg({ type: CredentialFilter, required: false }), orderBy: t.arg({ type: Order, required: false }) },
-    resolve: (_parent, args, context, info) => {
-      const actor = actorOf(context);
-      const list = {
-        orgId: actor.orgId,
-        kind: 'CLIENT_TOKEN',
-        filter: filterOf(args.filter),
-        order: orderOf(args.orderBy),
-        page: pageOf(args, info),
-        now: context.now,
-        withLastUsed: withLastUsed(info),
-        columns: columnsOf(info),
-      } as const;
-      return readPage(context, () => listCredentials(context.readDb, list));
-    },
+    resolve: (_parent, args, context, info) => credentialPage('CLIENT_TOKEN', args, context, info),
   }),
 }));
 
